@@ -1,0 +1,108 @@
+"""Words and pronunciation dictionaries, shared by the upload worker (OOV counts) and the
+runner (alignment), so both normalise a transcript the same way."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from autophon_core.config import LanguageConfig
+
+# A word: letters/digits with apostrophes or hyphens inside ("don't", "o'clock", "well-known").
+_WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+
+
+def normalise_words(text: str) -> list[str]:
+    """Split a transcript into lower-case words, keeping apostrophes and hyphens inside words
+    and dropping other punctuation ("Hello, world!" -> ["hello", "world"])."""
+    text = unicodedata.normalize("NFC", text).replace("’", "'")
+    return [match.group(0).lower() for match in _WORD_RE.finditer(text)]
+
+
+class DictionaryError(ValueError):
+    """A pronunciation dictionary line that cannot be read."""
+
+
+@dataclass
+class Lexicon:
+    """A pronunciation dictionary: word -> list of pronunciations (phone lists)."""
+
+    entries: dict[str, list[list[str]]] = field(default_factory=dict)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.entries
+
+    def pronunciations(self, word: str) -> list[list[str]]:
+        return self.entries.get(word, [])
+
+    def missing(self, words: Iterable[str]) -> list[str]:
+        """Words not in the dictionary, sorted, each once."""
+        return sorted({w for w in words if w not in self.entries})
+
+    def merged(self, other: Lexicon) -> Lexicon:
+        """A copy where ``other``'s words replace ours (a user dictionary overrides)."""
+        return Lexicon({**self.entries, **other.entries})
+
+
+def parse_dictionary(text: str, source: str = "dictionary") -> Lexicon:
+    """Read a CMUdict-style dictionary: ``WORD PH1 PH2 ...`` per line, alternates as
+    ``word(2)``, ``;;;`` comments. Words are lower-cased. Raises DictionaryError naming the
+    line for a malformed one."""
+    lexicon = Lexicon()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(";;;") or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) < 2:
+            raise DictionaryError(
+                f"{source}, line {number}: expected a word followed by its phones, "
+                f"got {raw.strip()[:60]!r}"
+            )
+        word = re.sub(r"\(\d+\)$", "", parts[0]).lower()
+        if not normalise_words(word) or "\x00" in word:
+            raise DictionaryError(f"{source}, line {number}: {parts[0][:60]!r} is not a word")
+        lexicon.entries.setdefault(word, []).append(parts[1:])
+    return lexicon
+
+
+def read_dictionary(path: Path) -> Lexicon:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DictionaryError(f"{path.name} is not UTF-8 text") from exc
+    return parse_dictionary(text, source=path.name)
+
+
+def pocketsphinx_model_dir() -> Path:
+    import pocketsphinx
+
+    return Path(pocketsphinx.get_model_path()) / "en-us"
+
+
+def dictionary_path(language: LanguageConfig) -> Path | None:
+    """The language's pronunciation dictionary: ``assets.dictionary`` if set; the pocketsphinx
+    engine defaults to the CMUdict it ships with."""
+    if "dictionary" in language.assets:
+        return Path(language.assets["dictionary"])
+    if language.engine == "pocketsphinx":
+        return pocketsphinx_model_dir() / "cmudict-en-us.dict"
+    return None
+
+
+@lru_cache(maxsize=8)
+def _cached_dictionary(path: Path) -> Lexicon:
+    return read_dictionary(path)
+
+
+def language_lexicon(language: LanguageConfig) -> Lexicon:
+    """The language's dictionary, read once per process; empty when the language has none
+    on this machine (e.g. MFA models that live only in the aligner image)."""
+    path = dictionary_path(language)
+    if path is None or not path.exists():
+        return Lexicon()
+    return _cached_dictionary(path)

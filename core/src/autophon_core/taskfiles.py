@@ -1,0 +1,96 @@
+"""The files through which the stages hand a task on, with no database in between.
+
+- ``input/manifest.json`` (:class:`Manifest`): written by the upload worker, read by the runner.
+- ``result.json`` (:class:`RunResult`): written by the runner (``autophon run-task``), read by
+  the controller together with the Job's exit code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from autophon_core.storage import TaskPaths, read_json, write_json
+
+
+class ExitCode(IntEnum):
+    """Exit codes of ``autophon run-task``; the Job's podFailurePolicy keys on BAD_INPUT."""
+
+    OK = 0
+    # The input can never be aligned (unreadable, empty alignment, timeout): do not retry.
+    BAD_INPUT = 65
+    # A bug or an environment problem: the controller may retry within the attempt limit.
+    INTERNAL = 70
+
+
+class ManifestFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Safe stem naming input/<stem>.wav and input/<stem>.TextGrid.
+    stem: str
+    # The recording's original file name; the result is "<original stem>.TextGrid".
+    name: str
+    transcript: str
+    duration_s: float
+    words: int
+    missing_words: int
+    # Speaker tier names of the normalised input TextGrid, in the input's order.
+    tiers: list[str]
+    # True for a plain-text transcript: output tiers are "words" and "phones".
+    plain: bool
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str
+    language: str
+    engine: str
+    files: list[ManifestFile]
+    # Words (normalised) not in the language's dictionary, over all files, sorted.
+    missing_words: list[str]
+    has_user_dict: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        return sum(f.duration_s for f in self.files)
+
+    def save(self, paths: TaskPaths) -> None:
+        write_json(paths.manifest, self.model_dump(mode="json"))
+
+    @classmethod
+    def load(cls, paths: TaskPaths) -> Manifest:
+        return cls.model_validate(read_json(paths.manifest))
+
+
+class ResultFile(BaseModel):
+    name: str
+    duration_s: float
+    words: int
+    missing_words: int
+    tiers: list[str]
+
+
+class RunResult(BaseModel):
+    status: Literal["completed", "failed"]
+    # A sentence the user can act on; None unless failed.
+    error: str | None = None
+    exit_code: int = ExitCode.OK
+    engine: str = ""
+    engine_version: str = ""
+    files: list[ResultFile] = []
+    warnings: list[str] = []
+    # Seconds spent inside the engine (for the orchestration-overhead benchmark).
+    engine_seconds: float = 0.0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def save(self, paths: TaskPaths) -> None:
+        write_json(paths.result_json, self.model_dump(mode="json"))
+
+    @classmethod
+    def load(cls, paths: TaskPaths) -> RunResult:
+        return cls.model_validate(read_json(paths.result_json))
