@@ -13,13 +13,13 @@ from pathlib import Path
 from autophon_core.config import LanguageConfig
 
 # A word: letters/digits with apostrophes or hyphens inside ("don't", "o'clock", "well-known").
-_WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+_WORD_RE = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 
 
 def normalise_words(text: str) -> list[str]:
     """Split a transcript into lower-case words, keeping apostrophes and hyphens inside words
     and dropping other punctuation ("Hello, world!" -> ["hello", "world"])."""
-    text = unicodedata.normalize("NFC", text).replace("’", "'")
+    text = unicodedata.normalize("NFC", text).replace("\u2019", "'")
     return [match.group(0).lower() for match in _WORD_RE.finditer(text)]
 
 
