@@ -151,9 +151,10 @@ class Ticker:
                 log.warning("periodic action failed", extra={"error": str(exc)})
 
 
-# A handler processes one claimed task and records its outcome through the queue. It returns
-# None on success, or a short failure reason (a metrics label such as "bad_input").
-TaskHandler = Callable[[ClaimedTask], "str | None"]
+# A handler processes one claimed task (given with the claiming worker's id) and records its
+# outcome through the queue. It returns None on success, or a short failure reason (a metrics
+# label such as "bad_input").
+TaskHandler = Callable[[ClaimedTask, str], "str | None"]
 
 
 class QueueWorker:
@@ -239,7 +240,7 @@ class QueueWorker:
         started = time.monotonic()
         reason: str | None = "internal"
         try:
-            reason = self.handler(task)
+            reason = self.handler(task, self.worker_id)
         except Exception:
             log.exception("task handler crashed", extra={"task_id": task.id})
             self._record_crash(task)

@@ -1,0 +1,76 @@
+# AutoPhon: the entry points. `make run` starts the whole pipeline on this machine;
+# `make test` installs what it needs and runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+APT_PACKAGES := ffmpeg sox espeak-ng
+
+.PHONY: help install system-deps run test test-pg lint format typecheck bench soak images chart e2e clean
+
+help:
+	@echo "make run    - start AutoPhon locally (SQLite, ./.autophon, built-in engine) and print the URL"
+	@echo "make test   - install everything needed and run the test suite"
+	@echo "make lint   - ruff; make typecheck - mypy; make bench - benchmarks; make soak - long fault runs"
+	@echo "make images - build the container images; make e2e - kind cluster end-to-end tests"
+
+# Debian packages the pipeline runs (ffmpeg/ffprobe for conversion, sox for tests,
+# espeak-ng for pronunciations of out-of-dictionary words); installed only when missing.
+system-deps:
+	@missing=""; \
+	for tool in ffmpeg ffprobe sox espeak-ng; do command -v $$tool >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages: $(APT_PACKAGES)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+run: install
+	$(BIN)/autophon local
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Only the tests that need PostgreSQL.
+test-pg: install
+	$(BIN)/pytest -m postgres $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install
+	$(BIN)/mypy core/src services/upload/src services/align/src cli/src
+
+bench: install
+	$(BIN)/python -m bench
+
+soak: install
+	AUTOPHON_SOAK=1 $(BIN)/pytest -m reliability $(PYTEST_ARGS)
+
+images:
+	docker/build.sh
+
+chart: install
+	$(BIN)/pytest charts/autophon/tests -q
+
+e2e:
+	tests/e2e/run-kind.sh
+
+clean:
+	rm -rf $(VENV) .autophon .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,213 @@
+"""Tasks: create (upload), read, list, follow, download, cancel or delete."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from autophon_core.models import TaskStatus
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, StreamingResponse
+
+from autophon_upload.api.deps import OwnerDep, QueueDep, RuntimeDep, TaskDep
+from autophon_upload.receiver import UploadRejected, receive_upload
+from autophon_upload.schemas import Message, TaskList, TaskPublic
+from autophon_upload.submission import SubmissionError, check_submission
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "Recordings and their transcripts, paired by file "
+                            "stem; optionally a pronunciation dictionary (*.dict); or one .zip "
+                            "of these.",
+                        },
+                        "language": {"type": "string", "description": "Language code."},
+                        "engine": {"type": "string", "description": "Aligner engine."},
+                    },
+                }
+            }
+        },
+    }
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Message},
+    401: {"model": Message},
+    404: {"model": Message},
+    503: {"model": Message},
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskPublic,
+    responses={**_ERRORS, 413: {"model": Message}, 507: {"model": Message}},
+    openapi_extra=_UPLOAD_BODY,
+    summary="Upload recordings and transcripts; creates a task",
+)
+async def create_task(request: Request, runtime: RuntimeDep, owner: OwnerDep) -> TaskPublic:
+    settings = runtime.settings
+    try:
+        upload = await receive_upload(request, runtime.storage, settings.api)
+    except UploadRejected as exc:
+        raise HTTPException(exc.status_code, exc.detail) from None
+    try:
+        language, engine = await run_in_threadpool(check_submission, upload, settings)
+        task = await run_in_threadpool(
+            runtime.queue.create,
+            task_id=upload.task_id,
+            language=language,
+            engine=engine,
+            file_names=upload.files,
+            size_bytes=upload.size_bytes,
+            owner=owner,
+        )
+    except SubmissionError as exc:
+        runtime.storage.remove_task_dir(upload.task_id)
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    except BaseException:
+        runtime.storage.remove_task_dir(upload.task_id)
+        raise
+    return TaskPublic.of(task)
+
+
+def _encode_cursor(created_at: datetime, task_id: str) -> str:
+    raw = f"{created_at.isoformat()}|{task_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, task_id = raw.split("|", 1)
+        return datetime.fromisoformat(created_at), task_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "The cursor is not valid.") from None
+
+
+@router.get("", response_model=TaskList, responses=_ERRORS, summary="List tasks, newest first")
+def list_tasks(
+    queue: QueueDep,
+    owner: OwnerDep,
+    status_filter: Annotated[TaskStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> TaskList:
+    before = _decode_cursor(cursor) if cursor else None
+    tasks = queue.list(status=status_filter, limit=limit + 1, before=before, owner=owner)
+    page, more = tasks[:limit], len(tasks) > limit
+    next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more else None
+    return TaskList(tasks=[TaskPublic.of(t) for t in page], next_cursor=next_cursor)
+
+
+@router.get("/{task_id}", response_model=TaskPublic, responses=_ERRORS, summary="A task")
+def read_task(task: TaskDep) -> TaskPublic:
+    return TaskPublic.of(task)
+
+
+@router.get(
+    "/{task_id}/events",
+    responses={**_ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    response_class=StreamingResponse,
+    summary="Server-Sent Events: one event per status change, closing after a final state",
+)
+async def task_events(task: TaskDep, runtime: RuntimeDep, request: Request) -> StreamingResponse:
+    last_id = request.headers.get("last-event-id", "0")
+    after = int(last_id) if last_id.isdigit() else 0
+    return StreamingResponse(
+        _event_stream(runtime, task.id, after, request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _event_stream(
+    runtime: RuntimeDep, task_id: str, after: int, request: Request
+) -> AsyncIterator[str]:
+    hub = runtime.notifier.hub
+    poll = runtime.settings.queue.poll_interval_seconds
+    while True:
+        sequence = hub.sequence("events")
+        events = await run_in_threadpool(runtime.queue.events, task_id, after)
+        for event in events:
+            after = event.id
+            task = await run_in_threadpool(runtime.queue.get, task_id)
+            data = {
+                "id": task_id,
+                "status": event.status,
+                "message": event.message,
+                "at": event.created_at.isoformat(),
+                "task": TaskPublic.of(task).model_dump(mode="json") if task else None,
+            }
+            yield f"id: {event.id}\nevent: status\ndata: {json.dumps(data)}\n\n"
+            if TaskStatus(event.status).final:
+                return
+        if not events:
+            task = await run_in_threadpool(runtime.queue.get, task_id)
+            if task is None:
+                return
+        if await request.is_disconnected():
+            return
+        await run_in_threadpool(hub.wait, "events", sequence, poll)
+        await asyncio.sleep(0)
+
+
+@router.get(
+    "/{task_id}/result",
+    response_class=FileResponse,
+    responses={
+        **_ERRORS,
+        409: {"model": Message},
+        200: {"content": {"application/zip": {}}},
+    },
+    summary="The result: one TextGrid per recording, missing_words.txt and README.txt",
+)
+def task_result(task: TaskDep, runtime: RuntimeDep) -> FileResponse:
+    if task.status != TaskStatus.COMPLETED:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"The task is {task.status}; its result can be downloaded once it is completed.",
+        )
+    path = runtime.storage.task(task.id).result_zip
+    if not path.exists():
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, "The result of this task is no longer stored."
+        )
+    return FileResponse(path, media_type="application/zip", filename=f"autophon-{task.id}.zip")
+
+
+@router.delete(
+    "/{task_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**_ERRORS, 202: {"model": TaskPublic}},
+    summary="Cancel a running task (202), or delete a finished one and its files (204)",
+)
+def delete_task(task: TaskDep, runtime: RuntimeDep) -> Response:
+    if runtime.queue.cancel(task.id) is not None:
+        cancelled = runtime.queue.get(task.id)
+        assert cancelled is not None
+        return Response(
+            TaskPublic.of(cancelled).model_dump_json(),
+            status_code=status.HTTP_202_ACCEPTED,
+            media_type="application/json",
+        )
+    runtime.queue.delete(task.id)
+    runtime.storage.remove_task_dir(task.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,75 @@
+"""The API's request and response models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from autophon_core.models import Task, TaskStatus
+from pydantic import BaseModel, ConfigDict
+
+
+class TaskFilePublic(BaseModel):
+    name: str
+    duration_s: float | None
+    words: int | None
+    missing_words: int | None
+    tiers: list[str]
+
+
+class TaskPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    status: TaskStatus
+    # A sentence the user can act on; null unless failed.
+    error: str | None
+    language: str
+    engine: str
+    created_at: datetime
+    updated_at: datetime
+    duration_s: float | None
+    words: int | None
+    missing_words: int | None
+    files: list[TaskFilePublic]
+
+    @classmethod
+    def of(cls, task: Task) -> TaskPublic:
+        return cls(
+            id=task.id,
+            status=TaskStatus(task.status),
+            error=task.error,
+            language=task.language,
+            engine=task.engine,
+            created_at=task.created_at,
+            updated_at=task.updated_at,
+            duration_s=task.duration_s,
+            words=task.words,
+            missing_words=task.missing_words,
+            files=[
+                TaskFilePublic(
+                    name=f.name,
+                    duration_s=f.duration_s,
+                    words=f.words,
+                    missing_words=f.missing_words,
+                    tiers=list(f.tiers or []),
+                )
+                for f in task.files
+            ],
+        )
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskPublic]
+    # Pass as ?cursor= to get the next (older) page; null on the last page.
+    next_cursor: str | None
+
+
+class LanguagePublic(BaseModel):
+    code: str
+    name: str
+    engines: list[str]
+    default_engine: str
+
+
+class Message(BaseModel):
+    detail: str

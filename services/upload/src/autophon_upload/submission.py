@@ -1,0 +1,35 @@
+"""Checks made while the user waits for the upload's answer: the language and engine exist,
+and the file names pair up. Anything that needs the files' contents is the worker's job."""
+
+from __future__ import annotations
+
+from autophon_core.config import Settings
+
+from autophon_upload.receiver import ReceivedUpload
+
+
+class SubmissionError(ValueError):
+    """The submission cannot become a task; the message tells the user why."""
+
+
+def choose_language(fields: dict[str, str], settings: Settings) -> tuple[str, str]:
+    """The task's (language, engine): the form's choices, else the configured defaults."""
+    code = fields.get("language") or settings.default_language
+    try:
+        language = settings.language(code)
+    except KeyError:
+        known = ", ".join(lang.code for lang in settings.languages)
+        raise SubmissionError(f"Unknown language {code[:40]!r}; available: {known}.") from None
+    engine = fields.get("engine") or language.engine
+    if engine != language.engine:
+        raise SubmissionError(
+            f"The engine {engine[:40]!r} is not available for {language.name}; "
+            f"use {language.engine!r}."
+        )
+    return language.code, engine
+
+
+def check_submission(upload: ReceivedUpload, settings: Settings) -> tuple[str, str]:
+    """Raise SubmissionError for a submission that can never be processed; return the
+    task's (language, engine)."""
+    return choose_language(upload.fields, settings)
