@@ -10,11 +10,12 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from sqlalchemy.engine import make_url
+
 from autophon_core.config import DatabaseConfig, Settings
 from autophon_core.db import make_engine
 from autophon_core.migrate import upgrade
 from autophon_core.runtime import Runtime
-from sqlalchemy.engine import make_url
 
 REPO_ROOT = Path(__file__).resolve().parent
 SAMPLES = Path(os.environ.get("AUTOPHON_SAMPLES", REPO_ROOT.parent / "shared" / "samples"))

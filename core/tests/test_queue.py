@@ -5,10 +5,11 @@ import time
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
+
 from autophon_core.models import Stage, Task, TaskStatus, new_task_id, utcnow
 from autophon_core.queue import FileFigures, TaskFigures, TaskQueue
 from autophon_core.runtime import Runtime
-from sqlalchemy import update
 
 
 def add_task(queue: TaskQueue, **kwargs: object) -> str:

@@ -11,6 +11,7 @@ import logging
 import threading
 
 import uvicorn
+
 from autophon_align.controller import run_controller
 from autophon_core.config import Settings
 from autophon_core.db import make_engine

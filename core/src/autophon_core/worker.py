@@ -10,7 +10,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -194,7 +193,6 @@ class QueueWorker:
         reaper = Ticker(self.config.reap_interval_seconds, self._reap)
         stats = Ticker(self.config.stats_interval_seconds, self.stats.log)
         self.leases.start()
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{self.stage}-task")
         db_backoff = 0.5
         try:
             while not stop.is_set():
@@ -217,9 +215,16 @@ class QueueWorker:
                     hub.wait(self.stage, sequence, self.config.poll_interval_seconds)
                     continue
                 self._claimed(task)
-                pool.submit(self._process, task)
+                # Daemon threads: a task still running after the grace period must not keep
+                # the process alive (its lease is handed back below).
+                threading.Thread(
+                    target=self._process,
+                    args=(task,),
+                    name=f"{self.stage}-{task.id[:8]}",
+                    daemon=True,
+                ).start()
         finally:
-            self._shutdown(pool)
+            self._shutdown()
 
     def _claimed(self, task: ClaimedTask) -> None:
         TASKS_CLAIMED.labels(self.stage).inc()
@@ -272,7 +277,7 @@ class QueueWorker:
             TASK_FAILURES.labels(self.stage, "worker_lost").inc()
             log.warning("task failed after repeated worker loss", extra={"task_id": task_id})
 
-    def _shutdown(self, pool: ThreadPoolExecutor) -> None:
+    def _shutdown(self) -> None:
         deadline = time.monotonic() + self.config.shutdown_grace_seconds
         with self._idle:
             while self.stats.active and time.monotonic() < deadline:
@@ -281,6 +286,5 @@ class QueueWorker:
             self.queue.release(task_id, self.worker_id)
             log.info("task handed back", extra={"task_id": task_id})
         self.leases.stop()
-        pool.shutdown(wait=False, cancel_futures=True)
         self.stats.log()
         log.info("worker stopped", extra={"worker": self.worker_id})

@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-from autophon_core.config import Settings
-from autophon_core.runtime import Runtime
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 import autophon_upload
+from autophon_core.config import Settings
+from autophon_core.runtime import Runtime
 from autophon_upload.api.main import api_router
 
 log = logging.getLogger("autophon.api")

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import anyio
-from autophon_core.config import ApiConfig
-from autophon_core.models import new_task_id
-from autophon_core.storage import Storage, TaskPaths, UnsafeNameError, safe_name
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
+
+from autophon_core.config import ApiConfig
+from autophon_core.models import new_task_id
+from autophon_core.storage import Storage, TaskPaths, UnsafeNameError, safe_name
 
 MAX_FIELD_BYTES = 1024
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from autophon_core.models import Task, TaskStatus
 from pydantic import BaseModel, ConfigDict
+
+from autophon_core.models import Task, TaskStatus
 
 
 class TaskFilePublic(BaseModel):

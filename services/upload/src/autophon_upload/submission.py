@@ -4,7 +4,6 @@ and the file names pair up. Anything that needs the files' contents is the worke
 from __future__ import annotations
 
 from autophon_core.config import Settings
-
 from autophon_upload.receiver import ReceivedUpload
 
 

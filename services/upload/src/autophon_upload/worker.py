@@ -12,7 +12,6 @@ from autophon_core.queue import ClaimedTask, FileFigures, TaskFigures
 from autophon_core.runtime import Runtime
 from autophon_core.taskfiles import Manifest
 from autophon_core.worker import QueueWorker
-
 from autophon_upload.processing import BadInputError, prepare_task
 
 log = logging.getLogger("autophon.upload")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
 from autophon_core.models import Task
 from autophon_core.queue import TaskQueue, token_owner
 from autophon_core.runtime import Runtime
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from autophon_core.db import ping
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
+from autophon_core.db import ping
 from autophon_upload.api.deps import RuntimeDep
 from autophon_upload.schemas import Message
 

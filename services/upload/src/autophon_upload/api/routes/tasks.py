@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from autophon_core.models import TaskStatus
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
+from autophon_core.models import TaskStatus
 from autophon_upload.api.deps import OwnerDep, QueueDep, RuntimeDep, TaskDep
 from autophon_upload.receiver import UploadRejected, receive_upload
 from autophon_upload.schemas import Message, TaskList, TaskPublic
