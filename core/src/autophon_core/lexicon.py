@@ -72,7 +72,7 @@ def parse_dictionary(text: str, source: str = "dictionary") -> Lexicon:
 
 def read_dictionary(path: Path) -> Lexicon:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DictionaryError(f"{path.name} is not UTF-8 text") from exc
     return parse_dictionary(text, source=path.name)

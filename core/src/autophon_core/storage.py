@@ -116,6 +116,10 @@ class TaskPaths:
     def input_textgrid(self, stem: str) -> Path:
         return self.input_dir / f"{safe_name(stem)}.TextGrid"
 
+    def unzipped_dir(self, zip_name: str) -> Path:
+        """Where upload/<zip_name> is extracted (rebuilt on every run of the upload worker)."""
+        return self.upload_dir / f"{safe_name(zip_name)}.unzipped"
+
     def upload_file(self, name: str) -> Path:
         return self.upload_dir / safe_name(name)
 

@@ -53,6 +53,9 @@ class Manifest(BaseModel):
     # Words (normalised) not in the language's dictionary, over all files, sorted.
     missing_words: list[str]
     has_user_dict: bool = False
+    # Things the upload worker changed or ignored (intervals cut, point tiers skipped...),
+    # repeated in the result's README.
+    warnings: list[str] = []
 
     @property
     def duration_s(self) -> float:

@@ -5,11 +5,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+
 from autophon_core.config import Settings
 from autophon_core.models import Stage
 from autophon_core.runtime import Runtime
 from autophon_upload.main import create_app
-from fastapi.testclient import TestClient
 
 
 @pytest.fixture

@@ -4,6 +4,13 @@ and the file names pair up. Anything that needs the files' contents is the worke
 from __future__ import annotations
 
 from autophon_core.config import Settings
+from autophon_upload.processing import (
+    BadInputError,
+    FileKind,
+    classify,
+    pair_files,
+    unsupported_message,
+)
 from autophon_upload.receiver import ReceivedUpload
 
 
@@ -30,5 +37,17 @@ def choose_language(fields: dict[str, str], settings: Settings) -> tuple[str, st
 
 def check_submission(upload: ReceivedUpload, settings: Settings) -> tuple[str, str]:
     """Raise SubmissionError for a submission that can never be processed; return the
-    task's (language, engine)."""
-    return choose_language(upload.fields, settings)
+    task's (language, engine).
+
+    Files sent directly are paired here, so the user hears at once about a missing
+    transcript; the members of a zip are paired by the worker after a safe extraction."""
+    language = choose_language(upload.fields, settings)
+    problems = [m for name in upload.files if (m := unsupported_message(name))]
+    if problems:
+        raise SubmissionError(" ".join(problems))
+    if not any(classify(name) is FileKind.ZIP for name in upload.files):
+        try:
+            pair_files([upload.paths.upload_file(name) for name in upload.files])
+        except BadInputError as exc:
+            raise SubmissionError(str(exc)) from None
+    return language

@@ -1,0 +1,123 @@
+"""Converting a recording to the aligners' input: 16 kHz mono 16-bit PCM WAV, with ffmpeg.
+
+ffmpeg only reads local files (``-protocol_whitelist file``) through audio demuxers
+(``-format_whitelist``), so a playlist or concat script disguised as audio cannot make it read
+other files or the network. Its stderr goes to a temporary file (no pipe to fill up, no
+unbounded memory), only the tail is kept for the message. The output is capped just past the
+length limit with ``-t``, so a too-long recording costs bounded time and disk, and it is written
+under a temporary name and renamed when complete. The duration is read from the WAV written.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+import wave
+from pathlib import Path
+from typing import IO
+
+from autophon_core.storage import atomic_path
+from autophon_upload.processing.errors import BadInputError
+
+SAMPLE_RATE = 16000
+# Demuxers for the accepted audio formats (mov covers m4a/m4r/alac/aac-in-mp4, asf covers wma,
+# ogg covers opus/vorbis). Anything else, e.g. hls or concat, is refused.
+DEMUXERS = "wav,w64,mp3,flac,ogg,mov,asf,aiff,aac,ac3,eac3,matroska,caf"
+STDERR_TAIL_BYTES = 4096
+MAX_REASON_CHARS = 200
+
+_KNOWN_REASONS = (
+    ("not on whitelist", "it is not in a supported audio format"),
+    ("Invalid data found when processing input", "the file is damaged or not in an audio format"),
+    ("matches no streams", "it contains no audio"),
+    ("does not contain any stream", "it contains no audio"),
+    ("Output file is empty", "it contains no audio"),
+    ("End of file", "the file is truncated"),
+)
+
+
+def convert_audio(source: Path, dest: Path, *, timeout: float, max_seconds: float) -> float:
+    """Convert ``source`` to ``dest``; return the duration in seconds.
+
+    Raises BadInputError naming the file when it is empty, unreadable, silent-by-absence (no
+    samples), longer than ``max_seconds`` or slower to convert than ``timeout``.
+    """
+    name = source.name
+    if source.stat().st_size == 0:
+        raise BadInputError(f"{name} is empty (0 bytes); upload the recording again.")
+    with atomic_path(dest) as tmp, tempfile.TemporaryFile() as stderr:
+        command = [
+            "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
+            "-protocol_whitelist", "file", "-format_whitelist", DEMUXERS,
+            "-i", f"file:{source.resolve()}",
+            "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1",
+            "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", "-bitexact",
+            "-t", f"{max_seconds + 1:.3f}", "-f", "wav", "-y", f"file:{tmp}",
+        ]  # fmt: skip
+        try:
+            result = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise BadInputError(
+                f"{name} could not be converted within {timeout:.0f} s; check that it is an "
+                "ordinary audio file, or convert it to WAV and upload it again."
+            ) from None
+        if result.returncode != 0:
+            reason = _reason(_tail(stderr), source)
+            raise BadInputError(
+                f"{name} could not be read as audio: {reason}. Check that it plays in an "
+                "audio player, or convert it to WAV and upload it again."
+            )
+        duration = wav_duration(tmp)
+        if duration <= 0:
+            raise BadInputError(f"{name} contains no audio (0 seconds).")
+        if duration > max_seconds:
+            raise BadInputError(
+                f"{name} is longer than the limit of {format_duration(max_seconds)}; "
+                "split it into shorter recordings."
+            )
+    return duration
+
+
+def wav_duration(path: Path) -> float:
+    with wave.open(str(path), "rb") as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+def format_duration(seconds: float) -> str:
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min" + (f" {secs:02d} s" if secs else "")
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{seconds:.1f} s"
+
+
+def _tail(handle: IO[bytes]) -> str:
+    handle.seek(0, 2)
+    handle.seek(max(0, handle.tell() - STDERR_TAIL_BYTES))
+    return handle.read().decode("utf-8", errors="replace")
+
+
+def _reason(stderr: str, source: Path) -> str:
+    """A short reason from ffmpeg's messages: a known one, else its last line without paths."""
+    for needle, reason in _KNOWN_REASONS:
+        if needle in stderr:
+            return reason
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return "ffmpeg failed without saying why"
+    last = lines[-1].replace(f"file:{source.resolve()}", source.name)
+    last = last.replace(str(source.resolve()), source.name)
+    last = re.sub(r"^\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", last)
+    last = re.sub(r"(?:file:)?/\S+", "…", last)  # any other absolute path
+    return last[:MAX_REASON_CHARS].rstrip(".")
