@@ -1,0 +1,79 @@
+"""Pronunciations of out-of-dictionary words from espeak-ng (the Debian ``espeak-ng`` CLI),
+mapped from its IPA output to ARPAbet."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from autophon_align.engines.arpabet import ipa_to_arpabet
+from autophon_align.engines.process import run_tool
+
+ESPEAK = "espeak-ng"
+DEFAULT_VOICE = "en-us"
+
+
+def espeak_pronunciations(
+    words: Sequence[str],
+    *,
+    work_dir: Path,
+    log_path: Path,
+    timeout: float,
+    voice: str = DEFAULT_VOICE,
+    command: str = ESPEAK,
+) -> dict[str, list[str]]:
+    """ARPAbet pronunciations (with stress digits) for ``words``; a word espeak-ng gives
+    nothing usable for is left out.
+
+    All words go to one espeak-ng call, one per line on stdin (espeak-ng answers line by line;
+    with ``-f`` it would join the lines); if the answer does not have one line per word, each
+    word is asked for on its own.
+    """
+    if not words:
+        return {}
+    work_dir.mkdir(parents=True, exist_ok=True)
+    lines = _transcribe(list(words), work_dir, log_path, timeout, voice, command)
+    if len(lines) != len(words):
+        lines = [
+            " ".join(_transcribe([word], work_dir, log_path, timeout, voice, command))
+            for word in words
+        ]
+    guesses: dict[str, list[str]] = {}
+    for word, ipa in zip(words, lines, strict=True):
+        phones = ipa_to_arpabet(ipa)
+        if phones:
+            guesses[word] = phones
+    return guesses
+
+
+def _transcribe(
+    words: list[str], work_dir: Path, log_path: Path, timeout: float, voice: str, command: str
+) -> list[str]:
+    text = work_dir / "espeak-input.txt"
+    output = work_dir / "espeak-output.txt"
+    text.write_text("\n".join(words) + "\n", encoding="utf-8")
+    run_tool(
+        [command, "-q", "-v", voice, "--ipa", "--sep=_"],
+        log_path=log_path,
+        stdin_path=text,
+        stdout_path=output,
+        timeout=timeout,
+        what="espeak-ng",
+    )
+    return [line for line in output.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@lru_cache(maxsize=4)
+def espeak_version(command: str = ESPEAK) -> str:
+    """ "1.51", or "unavailable"."""
+    try:
+        done = subprocess.run(
+            [command, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unavailable"
+    match = re.search(r"(\d+\.\d+(?:\.\d+)?)", done.stdout)
+    return match.group(1) if match else "unknown"

@@ -1,0 +1,134 @@
+"""The built-in engine: pocketsphinx 5 with its bundled US-English model and CMUdict.
+
+Alignment runs in a child process (engines/pocketsphinx_worker.py) under the task's time
+limit; this side writes the task's dictionary and the request, and reads the result back.
+Language assets (all optional): ``hmm`` (acoustic model folder, default the bundled en-us),
+``dictionary`` (default the bundled CMUdict), ``refine_boundaries`` ("false" turns off the
+pause-edge refinement), ``espeak_voice`` and ``g2p`` (see engines/pronunciations.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+from autophon_align.engines.arpabet import PHONES, strip_stress
+from autophon_align.engines.base import (
+    ENGINE_LOG_NAME,
+    AlignedWord,
+    EngineFailed,
+    EngineInputError,
+    Interval,
+    Utterance,
+)
+from autophon_align.engines.process import run_tool
+from autophon_core.config import LanguageConfig
+from autophon_core.lexicon import Lexicon, language_lexicon, pocketsphinx_model_dir
+
+WORKER_MODULE = "autophon_align.engines.pocketsphinx_worker"
+
+
+class PocketsphinxEngine:
+    name: ClassVar[str] = "pocketsphinx"
+    default_g2p: ClassVar[str] = "espeak-ng"
+    requires_full_lexicon: ClassVar[bool] = True
+
+    def __init__(self, language: LanguageConfig) -> None:
+        self.language = language
+        self.model_dir = Path(language.assets.get("hmm", pocketsphinx_model_dir() / "en-us"))
+        self.refine = language.assets.get("refine_boundaries", "true").lower() != "false"
+
+    def version(self) -> str:
+        try:
+            return metadata.version("pocketsphinx")
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+    def describe(self) -> str:
+        return (
+            f"pocketsphinx {self.version()} forced alignment (word and phone passes), "
+            f"acoustic model {self.model_dir.name} ({self.model_dir}), "
+            f"frame rate 100/s, pause edges refined: {'yes' if self.refine else 'no'}"
+        )
+
+    def base_lexicon(self) -> Lexicon:
+        return language_lexicon(self.language)
+
+    def engine_phones(self, phones: Sequence[str]) -> list[str]:
+        """ARPAbet without stress digits (the en-us model has none)."""
+        converted = [strip_stress(p.upper()) for p in phones]
+        for phone in converted:
+            if phone not in PHONES:
+                raise EngineInputError(
+                    f'"{phone}" is not an ARPAbet phone of the English model '
+                    f"(use {', '.join(sorted(PHONES))})"
+                )
+        return converted
+
+    def align(
+        self,
+        audio: Path,
+        utterances: Sequence[Utterance],
+        lexicon: Lexicon,
+        work_dir: Path,
+        timeout: float,
+    ) -> list[AlignedWord]:
+        dictionary = work_dir / "task.dict"
+        _write_dictionary(dictionary, lexicon, {w for u in utterances for w in u.words})
+        request: dict[str, Any] = {
+            "audio": str(audio),
+            "hmm": str(self.model_dir),
+            "dict": str(dictionary),
+            "log": str(work_dir / "pocketsphinx.log"),
+            "refine": self.refine,
+            "utterances": [{"start": u.start, "end": u.end, "text": u.text} for u in utterances],
+        }
+        request_path = work_dir / "request.json"
+        result_path = work_dir / "result.json"
+        request_path.write_text(json.dumps(request), encoding="utf-8")
+        log_path = work_dir / ENGINE_LOG_NAME
+        try:
+            run_tool(
+                [sys.executable, "-m", WORKER_MODULE, str(request_path), str(result_path)],
+                log_path=log_path,
+                timeout=timeout,
+                cwd=work_dir,
+                what="pocketsphinx",
+            )
+        finally:
+            _append(log_path, work_dir / "pocketsphinx.log")
+        try:
+            result = json.loads(result_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise EngineFailed("pocketsphinx left no readable result.") from exc
+        words: list[AlignedWord] = []
+        for utterance, outcome in zip(utterances, result["utterances"], strict=True):
+            for word in outcome["words"]:
+                phones = tuple(Interval(p[1], p[2], p[0]) for p in word["phones"])
+                words.append(
+                    AlignedWord(
+                        word["start"], word["end"], word["label"], utterance.speaker, phones
+                    )
+                )
+        return words
+
+
+def _write_dictionary(path: Path, lexicon: Lexicon, words: set[str]) -> None:
+    """Only the task's words: the decoder loads it in milliseconds."""
+    lines = []
+    for word in sorted(words):
+        for number, phones in enumerate(lexicon.pronunciations(word), start=1):
+            key = word if number == 1 else f"{word}({number})"
+            lines.append(f"{key} {' '.join(phones)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _append(log_path: Path, extra: Path) -> None:
+    """Put the decoder's own warnings into the engine log."""
+    if extra.exists():
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write(extra.read_text(encoding="utf-8", errors="replace"))

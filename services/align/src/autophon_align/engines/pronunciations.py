@@ -1,0 +1,135 @@
+"""The pronunciations one task uses, and where each came from.
+
+Order of precedence: the task's user dictionary (``input/user.dict``), then the language's
+dictionary, then a guess (espeak-ng) for words in neither. A word not in the language's
+dictionary is "missing" (out of dictionary) whether the user's dictionary or a guess covered
+it; missing_words.txt lists them with the pronunciation used and its source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from autophon_align.engines.base import EngineInputError
+from autophon_core.lexicon import Lexicon
+
+
+class Source(StrEnum):
+    DICTIONARY = "dictionary"
+    USER = "user dictionary"
+    ESPEAK = "espeak-ng"
+
+
+@dataclass(frozen=True)
+class Entry:
+    word: str
+    pronunciations: list[list[str]]
+    source: Source
+
+
+@dataclass
+class TaskLexicon:
+    entries: dict[str, Entry] = field(default_factory=dict)
+    # Words not in the language's dictionary, sorted.
+    missing: list[str] = field(default_factory=list)
+    # Words with no pronunciation from any source, sorted.
+    unpronounceable: list[str] = field(default_factory=list)
+
+    def lexicon(self) -> Lexicon:
+        return Lexicon({word: entry.pronunciations for word, entry in self.entries.items()})
+
+    def guessed(self) -> list[str]:
+        """Words aligned with a guessed pronunciation, sorted."""
+        return sorted(w for w, e in self.entries.items() if e.source is Source.ESPEAK)
+
+
+def build_task_lexicon(
+    words: Iterable[str],
+    *,
+    base: Lexicon,
+    user: Lexicon,
+    guess: Callable[[list[str]], dict[str, list[str]]] | None,
+    to_engine: Callable[[Sequence[str]], list[str]],
+    user_dict_name: str = "user.dict",
+) -> TaskLexicon:
+    """Pronunciations for ``words`` in the engine's phone form (see Engine.engine_phones).
+
+    Raises EngineInputError when the user's dictionary uses a phone the engine cannot use.
+    ``guess`` (None: no guessing) is called once with the words found nowhere else.
+    """
+    unique = sorted(set(words))
+    result = TaskLexicon(missing=[w for w in unique if w not in base])
+    to_guess: list[str] = []
+    for word in unique:
+        if word in user:
+            pronunciations = _user_pronunciations(word, user, to_engine, user_dict_name)
+            result.entries[word] = Entry(word, pronunciations, Source.USER)
+        elif word in base:
+            pronunciations = _usable(base.pronunciations(word), to_engine)
+            if pronunciations:
+                result.entries[word] = Entry(word, pronunciations, Source.DICTIONARY)
+            else:
+                to_guess.append(word)
+        else:
+            to_guess.append(word)
+    guesses = guess(to_guess) if guess and to_guess else {}
+    for word in to_guess:
+        pronunciations = _usable([guesses[word]] if word in guesses else [], to_engine)
+        if pronunciations:
+            result.entries[word] = Entry(word, pronunciations, Source.ESPEAK)
+        else:
+            result.unpronounceable.append(word)
+    return result
+
+
+def _user_pronunciations(
+    word: str,
+    user: Lexicon,
+    to_engine: Callable[[Sequence[str]], list[str]],
+    user_dict_name: str,
+) -> list[list[str]]:
+    pronunciations = []
+    for phones in user.pronunciations(word):
+        try:
+            pronunciations.append(to_engine(phones))
+        except EngineInputError as exc:
+            raise EngineInputError(
+                f'{user_dict_name}: the pronunciation of "{word}" ({" ".join(phones)}) '
+                f"cannot be used: {exc}"
+            ) from exc
+    return pronunciations
+
+
+def _usable(
+    pronunciations: Iterable[Sequence[str]], to_engine: Callable[[Sequence[str]], list[str]]
+) -> list[list[str]]:
+    usable: list[list[str]] = []
+    for phones in pronunciations:
+        try:
+            converted = to_engine(phones)
+        except EngineInputError:
+            continue
+        if converted and converted not in usable:
+            usable.append(converted)
+    return usable
+
+
+def missing_words_text(lexicon: TaskLexicon, dictionary_name: str) -> str:
+    """missing_words.txt: each out-of-dictionary word with the pronunciation(s) used."""
+    lines = [
+        f"# Words not in the {dictionary_name} pronunciation dictionary, with the",
+        "# pronunciation used to align them and where it came from. Guessed (espeak-ng)",
+        "# pronunciations may be wrong: correct them in a .dict file and upload it again.",
+        "# word\tpronunciation\tsource",
+    ]
+    for word in lexicon.missing:
+        entry = lexicon.entries.get(word)
+        if entry is None:
+            lines.append(f"{word}\t\tnone found: not aligned")
+            continue
+        lines.extend(f"{word}\t{' '.join(p)}\t{entry.source}" for p in entry.pronunciations)
+    if not lexicon.missing:
+        lines.append("# (none: every word was in the dictionary)")
+    return "\n".join(lines) + "\n"

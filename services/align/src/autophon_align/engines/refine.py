@@ -1,0 +1,136 @@
+"""Moving word edges next to pauses onto the speech itself.
+
+An HMM aligner at 10 ms frames places a word's edge beside a pause tens of milliseconds off:
+three-state phone models have minimum durations, cepstral features are smeared over 25 ms
+windows, and a pause may be swallowed by a neighbouring word's first or last phone (a stop's
+silent closure looks like the pause). Phoneticians put those edges where the speech starts or
+stops, which short-time energy shows well. So, after alignment:
+
+1. A word whose first (last) phone starts (ends) with at least ``MIN_PAUSE`` of low energy
+   gives that stretch back to the pause.
+2. A word edge next to a pause (a gap of at least ``MIN_GAP``) moves, within ``WINDOW``, to
+   where the energy crosses a threshold between the pause's noise floor and the speech level.
+
+Edges between two words with no pause between them are left as the aligner put them.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import dataclass, field
+
+FRAME = 0.005  # analysis window (s)
+HOP = 0.001  # step of the edge search (s)
+WINDOW = 0.08  # how far an edge next to a pause may move (s)
+MIN_PAUSE = 0.12  # low-energy stretch inside a word's edge phone that counts as a pause (s)
+MIN_GAP = 0.03  # gap between words that counts as a pause (s)
+MIN_PHONE = 0.01  # shortest phone left after moving an edge (s)
+SUSTAIN = 3  # consecutive loud frames that make an onset
+ABOVE_NOISE_DB = 10.0
+BELOW_SPEECH_DB = 40.0
+FLOOR_DB = -90.0
+
+
+@dataclass
+class Segment:
+    """A word or phone, in seconds from the start of ``samples``."""
+
+    label: str
+    start: float
+    end: float
+    phones: list[Segment] = field(default_factory=list)
+
+
+class Energy:
+    def __init__(self, samples: array[int], rate: int) -> None:
+        self.samples = samples
+        self.rate = rate
+
+    def db(self, start: float, length: float = FRAME) -> float:
+        """Mean power in dBFS of ``length`` seconds from ``start``."""
+        i0 = max(0, int(start * self.rate))
+        i1 = min(len(self.samples), int((start + length) * self.rate))
+        if i1 <= i0:
+            return FLOOR_DB
+        power = sum(x * x for x in self.samples[i0:i1]) / (i1 - i0)
+        return max(FLOOR_DB, 10 * math.log10(power / 32768**2)) if power else FLOOR_DB
+
+    def frames(self, start: float, end: float) -> list[tuple[float, float]]:
+        """(time, dB) every HOP seconds over [start, end)."""
+        count = max(0, int((end - start) / HOP))
+        return [(start + i * HOP, self.db(start + i * HOP)) for i in range(count)]
+
+
+def refine_words(words: list[Segment], samples: array[int], rate: int) -> None:
+    """Refine the edges of ``words`` (sorted, non-overlapping, each with phones) in place."""
+    if not words or any(not word.phones for word in words):
+        return
+    energy = Energy(samples, rate)
+    duration = len(samples) / rate
+    threshold = _threshold(words, energy, duration)
+    for word in words:
+        _give_back_pauses(word, energy, threshold)
+    for i, word in enumerate(words):
+        previous_end = words[i - 1].end if i else 0.0
+        next_start = words[i + 1].start if i + 1 < len(words) else duration
+        first, last = word.phones[0], word.phones[-1]
+        if word.start - previous_end >= MIN_GAP:
+            lo = max(previous_end, word.start - WINDOW)
+            hi = min(word.start + WINDOW, first.end - MIN_PHONE)
+            onset = _onset(energy.frames(lo, hi), threshold)
+            if onset is not None:
+                word.start = first.start = onset
+        if next_start - word.end >= MIN_GAP:
+            lo = max(word.end - WINDOW, last.start + MIN_PHONE)
+            hi = min(word.end + WINDOW, next_start)
+            offset = _offset(energy.frames(lo, hi), threshold)
+            if offset is not None:
+                word.end = last.end = offset
+
+
+def _give_back_pauses(word: Segment, energy: Energy, threshold: float) -> None:
+    first, last = word.phones[0], word.phones[-1]
+    onset = _onset(energy.frames(word.start, first.end - MIN_PHONE), threshold)
+    if onset is not None and onset - word.start >= MIN_PAUSE:
+        word.start = first.start = onset
+    offset = _offset(energy.frames(last.start + MIN_PHONE, word.end), threshold)
+    if offset is not None and word.end - offset >= MIN_PAUSE:
+        word.end = last.end = offset
+
+
+def _threshold(words: list[Segment], energy: Energy, duration: float) -> float:
+    """Between the pauses' noise floor and the speech level (dBFS)."""
+    speech: list[float] = []
+    pauses: list[float] = []
+    previous = 0.0
+    for word in [*words, Segment("", duration, duration)]:
+        pauses.extend(_levels(energy, previous, word.start))
+        speech.extend(_levels(energy, word.start, word.end))
+        previous = word.end
+    noise = sorted(pauses)[len(pauses) // 2] if pauses else FLOOR_DB
+    loud = sorted(speech)[int(len(speech) * 0.9)] if speech else 0.0
+    return max(noise + ABOVE_NOISE_DB, loud - BELOW_SPEECH_DB)
+
+
+def _levels(energy: Energy, start: float, end: float, frame: float = 0.01) -> list[float]:
+    # At most ~200 frames per stretch keeps this cheap on long utterances.
+    count = int((end - start) / frame)
+    step = max(1, count // 200)
+    return [energy.db(start + i * frame, frame) for i in range(0, count, step)]
+
+
+def _onset(frames: list[tuple[float, float]], threshold: float) -> float | None:
+    """Start of the first run of SUSTAIN loud frames, unless the stretch starts loud."""
+    for i in range(len(frames) - SUSTAIN + 1):
+        if all(db >= threshold for _, db in frames[i : i + SUSTAIN]):
+            return frames[i][0] if i > 0 else None
+    return None
+
+
+def _offset(frames: list[tuple[float, float]], threshold: float) -> float | None:
+    """End of the last run of SUSTAIN loud frames, unless the stretch ends loud."""
+    for i in range(len(frames) - 1, SUSTAIN - 2, -1):
+        if all(db >= threshold for _, db in frames[i - SUSTAIN + 1 : i + 1]):
+            return frames[i][0] + FRAME if i < len(frames) - 1 else None
+    return None

@@ -1,0 +1,179 @@
+# ruff: noqa: RUF001  (IPA symbols are meant)
+"""The engines' building blocks: the subprocess helper, IPA to ARPAbet, pronunciation
+precedence, pause-edge refinement, the registry."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from array import array
+from pathlib import Path
+
+import pytest
+
+from autophon_align.engines import UnknownEngineError, engine_class
+from autophon_align.engines.arpabet import ipa_to_arpabet
+from autophon_align.engines.base import (
+    EngineFailed,
+    EngineInputError,
+    EngineTimeout,
+    EngineUnavailable,
+)
+from autophon_align.engines.espeak import espeak_pronunciations
+from autophon_align.engines.pocketsphinx import PocketsphinxEngine
+from autophon_align.engines.process import run_tool, tail_lines
+from autophon_align.engines.pronunciations import Source, build_task_lexicon
+from autophon_align.engines.refine import Segment, refine_words
+from autophon_core.config import DEFAULT_LANGUAGES
+from autophon_core.lexicon import Lexicon
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only a zombie waiting to be reaped."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    status = Path(f"/proc/{pid}/status")
+    return not status.exists() or "\nState:\tZ" in status.read_text()
+
+
+def test_tool_output_goes_to_the_log_without_blocking(tmp_path: Path) -> None:
+    # Far more than a pipe buffer on both streams: a helper reading pipes late would hang.
+    code = "import sys; sys.stdout.write('o' * 2_000_000); sys.stderr.write('e' * 2_000_000)"
+    log = tmp_path / "tool.log"
+    run_tool(python(code), log_path=log, timeout=60)
+    assert log.stat().st_size > 4_000_000
+
+
+def test_tool_failure_names_the_last_log_line(tmp_path: Path) -> None:
+    code = "import sys; print('step 1'); print('disk full', file=sys.stderr); sys.exit(3)"
+    log = tmp_path / "tool.log"
+    with pytest.raises(EngineFailed, match=r"exit code 3.*disk full"):
+        run_tool(python(code), log_path=log, timeout=60, what="demo")
+    assert tail_lines(log, 2) == ["step 1", "disk full"]
+
+
+def test_tool_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    code = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen(['sleep', '300'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "print('started', flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    with pytest.raises(EngineTimeout):
+        run_tool(python(code), log_path=tmp_path / "tool.log", timeout=2)
+    for _ in range(50):
+        if pid_file.exists() and gone(int(pid_file.read_text())):
+            break
+        time.sleep(0.1)
+    assert gone(int(pid_file.read_text()))
+    assert "killed" in (tmp_path / "tool.log").read_text()
+
+
+def test_missing_tool_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(EngineUnavailable, match="no-such-aligner"):
+        run_tool(["no-such-aligner"], log_path=tmp_path / "tool.log", timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("ipa", "arpabet"),
+    [
+        ("z_ˈoːɹ_b_l_æ_k_s", "Z AO1 R B L AE0 K S"),
+        ("tʃ_ˈɜː_tʃ", "CH ER1 CH"),
+        ("b_ˈʌ_ʔ_n̩", "B AH1 T AH0 N"),
+        ("h_ə_l_ˈoʊ", "HH AH0 L OW1"),
+        ("f_ˈoːɹ_ɾ_i t_ˈuː", "F AO1 R T IY0 T UW1"),
+        ("dʒ_ˈʌ_dʒ", "JH AH1 JH"),
+        ("θ_ˈɪ_ŋ_k_ɪ_ŋ", "TH IH1 NG K IH0 NG"),
+        ("", ""),
+    ],
+)
+def test_ipa_to_arpabet(ipa: str, arpabet: str) -> None:
+    assert " ".join(ipa_to_arpabet(ipa)) == arpabet
+
+
+def test_espeak_pronunciations(tmp_path: Path) -> None:
+    guesses = espeak_pronunciations(
+        ["zorblax", "quick", "it's"], work_dir=tmp_path, log_path=tmp_path / "log", timeout=30
+    )
+    assert guesses["zorblax"] == ["Z", "AO1", "R", "B", "L", "AE0", "K", "S"]
+    assert guesses["quick"] == ["K", "W", "IH1", "K"]
+    assert "it's" in guesses
+
+
+def test_pronunciation_precedence() -> None:
+    engine = PocketsphinxEngine(DEFAULT_LANGUAGES[0])
+    base = Lexicon({"the": [["DH", "AH"]], "fox": [["F", "AA", "K", "S"]]})
+    user = Lexicon({"fox": [["F", "AO1", "K", "S"]], "blorp": [["B", "L", "AO1", "R", "P"]]})
+    asked: list[list[str]] = []
+
+    def guess(words: list[str]) -> dict[str, list[str]]:
+        asked.append(words)
+        return {"zorblax": ["Z", "AO1", "R", "B", "L", "AE0", "K", "S"]}
+
+    lexicon = build_task_lexicon(
+        ["the", "fox", "blorp", "zorblax", "qqq", "the"],
+        base=base,
+        user=user,
+        guess=guess,
+        to_engine=engine.engine_phones,
+    )
+    assert asked == [["qqq", "zorblax"]]
+    assert lexicon.entries["the"].source is Source.DICTIONARY
+    assert lexicon.entries["fox"].source is Source.USER
+    assert lexicon.entries["fox"].pronunciations == [["F", "AO", "K", "S"]]
+    assert lexicon.entries["zorblax"].source is Source.ESPEAK
+    assert lexicon.missing == ["blorp", "qqq", "zorblax"]
+    assert lexicon.unpronounceable == ["qqq"]
+    assert lexicon.guessed() == ["zorblax"]
+
+
+def test_pocketsphinx_phones() -> None:
+    engine = PocketsphinxEngine(DEFAULT_LANGUAGES[0])
+    assert engine.engine_phones(["dh", "AH0"]) == ["DH", "AH"]
+    with pytest.raises(EngineInputError, match='"Q"'):
+        engine.engine_phones(["Q"])
+
+
+def tone(seconds: float, rate: int = 16000) -> array[int]:
+    return array("h", (int(8000 * math.sin(i * 0.3)) for i in range(int(seconds * rate))))
+
+
+def test_refine_moves_word_edges_onto_the_speech() -> None:
+    rate = 16000
+    samples = array("h", bytes(2 * rate // 2)) + tone(0.4) + array("h", bytes(2 * rate // 2))
+    # Speech is 0.5-0.9 s; the aligner said 0.45-0.96 s, swallowing some pause on each side.
+    word = Segment("a", 0.45, 0.96, [Segment("AH", 0.45, 0.7), Segment("B", 0.7, 0.96)])
+    refine_words([word], samples, rate)
+    assert word.start == pytest.approx(0.5, abs=0.005)
+    assert word.end == pytest.approx(0.9, abs=0.006)
+    assert word.phones[0].start == word.start and word.phones[-1].end == word.end
+
+
+def test_refine_gives_back_a_swallowed_pause() -> None:
+    rate = 16000
+    silence = array("h", bytes(2 * rate // 4))
+    samples = tone(0.3) + silence + tone(0.3)
+    # The second word took the 0.25 s pause into its first phone.
+    first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
+    second = Segment("b", 0.3, 0.85, [Segment("B", 0.3, 0.6), Segment("IY", 0.6, 0.85)])
+    refine_words([first, second], samples, rate)
+    assert second.start == pytest.approx(0.55, abs=0.005)
+    assert first.end == pytest.approx(0.3, abs=0.006)
+
+
+def test_registry() -> None:
+    assert engine_class("pocketsphinx").name == "pocketsphinx"
+    assert engine_class("mfa").name == "mfa"
+    assert engine_class("fave").name == "fave"
+    with pytest.raises(UnknownEngineError):
+        engine_class("htk")
