@@ -16,6 +16,9 @@ from autophon_core.config import LanguageConfig
 _WORD_RE = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 
 
+_NUMBER_RE = re.compile(r"^\d+(?:\.\d+)?$")
+
+
 def normalise_words(text: str) -> list[str]:
     """Split a transcript into lower-case words, keeping apostrophes and hyphens inside words
     and dropping other punctuation ("Hello, world!" -> ["hello", "world"])."""
@@ -50,8 +53,9 @@ class Lexicon:
 
 def parse_dictionary(text: str, source: str = "dictionary") -> Lexicon:
     """Read a CMUdict-style dictionary: ``WORD PH1 PH2 ...`` per line, alternates as
-    ``word(2)``, ``;;;`` comments. Words are lower-cased. Raises DictionaryError naming the
-    line for a malformed one."""
+    ``word(2)``, ``;;;`` comments; MFA's numeric columns between the word and its phones
+    (pronunciation and silence probabilities) are dropped. Words are lower-cased.
+    Raises DictionaryError naming the line for a malformed one."""
     lexicon = Lexicon()
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -66,7 +70,10 @@ def parse_dictionary(text: str, source: str = "dictionary") -> Lexicon:
         word = re.sub(r"\(\d+\)$", "", parts[0]).lower()
         if not normalise_words(word) or "\x00" in word:
             raise DictionaryError(f"{source}, line {number}: {parts[0][:60]!r} is not a word")
-        lexicon.entries.setdefault(word, []).append(parts[1:])
+        phones = parts[1:]
+        while len(phones) > 1 and _NUMBER_RE.match(phones[0]):
+            phones = phones[1:]
+        lexicon.entries.setdefault(word, []).append(phones)
     return lexicon
 
 

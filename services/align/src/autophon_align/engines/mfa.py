@@ -21,7 +21,6 @@ phones" when there are several speakers.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -51,7 +50,6 @@ from autophon_core.config import LanguageConfig
 from autophon_core.lexicon import DictionaryError, Lexicon, parse_dictionary
 
 SILENCES = frozenset({"sil", "sp", "<eps>", "spn_sil"})
-_NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 class MfaEngine:
@@ -153,19 +151,9 @@ class MfaEngine:
 
 @lru_cache(maxsize=4)
 def read_mfa_dictionary(path: Path) -> Lexicon:
-    """An MFA dictionary: ``word [probabilities...] phones``, tab or space separated. The
-    numeric columns (pronunciation and silence probabilities) are dropped."""
-    cleaned = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if len(parts) > 1:
-            phones = parts[1:]
-            while phones and _NUMBER_RE.match(phones[0]):
-                phones = phones[1:]
-            line = " ".join([parts[0], *phones])
-        cleaned.append(line)
+    """An MFA dictionary (its probability columns are dropped by parse_dictionary)."""
     try:
-        return parse_dictionary("\n".join(cleaned), source=path.name)
+        return parse_dictionary(path.read_text(encoding="utf-8-sig"), source=path.name)
     except DictionaryError as exc:
         raise EngineUnavailable(f"the MFA dictionary cannot be read: {exc}") from exc
 
