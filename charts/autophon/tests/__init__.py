@@ -1,0 +1,1 @@
+"""Chart tests (a package, so its conftest does not shadow the root conftest module)."""
