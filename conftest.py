@@ -16,6 +16,7 @@ from autophon_core.config import DatabaseConfig, Settings
 from autophon_core.db import make_engine
 from autophon_core.migrate import upgrade
 from autophon_core.runtime import Runtime
+from autophon_core.testing import make_settings
 
 REPO_ROOT = Path(__file__).resolve().parent
 SAMPLES = Path(os.environ.get("AUTOPHON_SAMPLES", REPO_ROOT.parent / "shared" / "samples"))
@@ -86,23 +87,6 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """Each test using it runs once on SQLite and once on PostgreSQL."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return str(request.getfixturevalue(fixture))
-
-
-def make_settings(db_url: str, root: Path, **overrides: object) -> Settings:
-    """Settings for a test: the given database, storage under ``root``, fast timings."""
-    data: dict[str, object] = {
-        "database": {"url": db_url},
-        "storage": {"root": str(root / "data")},
-        "queue": {"lease_seconds": 5, "poll_interval_seconds": 0.5, "shutdown_grace_seconds": 5},
-        "logging": {"format": "text", "level": "DEBUG"},
-    }
-    for key, value in overrides.items():
-        section = data.setdefault(key, {})
-        if isinstance(section, dict) and isinstance(value, dict):
-            section.update(value)
-        else:
-            data[key] = value
-    return Settings.model_validate(data)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import time
 from autophon_core.models import Stage
 from autophon_core.queue import ClaimedTask, TaskFigures
 from autophon_core.runtime import Runtime
+from autophon_core.testing import make_settings
 from autophon_core.worker import QueueWorker
 
 FIGURES = TaskFigures(duration_s=1.0, words=1, missing_words=0, files=[])
@@ -24,8 +25,6 @@ FIGURES = TaskFigures(duration_s=1.0, words=1, missing_words=0, files=[])
 def main() -> None:
     db_url, out_file, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
     concurrency = int(sys.argv[4]) if len(sys.argv) > 4 else 2
-    from conftest import make_settings  # the repo root is on sys.path (see the tests)
-
     settings = make_settings(db_url, __import__("pathlib").Path(out_file).parent)
     runtime = Runtime.create(settings)
 

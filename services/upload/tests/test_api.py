@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from autophon_core.config import Settings
 from autophon_core.models import Stage
 from autophon_core.runtime import Runtime
+from autophon_core.testing import make_settings
 from autophon_upload.main import create_app
 
 
@@ -77,8 +78,6 @@ def test_unknown_language_is_refused(client: TestClient, samples: Path) -> None:
 def test_oversize_upload_is_refused_while_streaming(
     db_url: str, tmp_path: Path, runtime: Runtime
 ) -> None:
-    from conftest import make_settings
-
     settings = make_settings(db_url, tmp_path, api={"max_upload_bytes": 1000})
     small = Runtime(settings, runtime.engine, runtime.notifier, runtime.queue, runtime.storage)
     with TestClient(create_app(small)) as client:
