@@ -683,3 +683,15 @@ def test_watch_stops_while_the_api_is_down(fake: FakeKubernetes) -> None:
     stop.set()
     thread.join(5)
     assert not thread.is_alive()
+
+
+def test_releases_in_one_namespace_see_only_their_own_jobs(fake: FakeKubernetes) -> None:
+    def release(name: str) -> KubernetesLauncher:
+        config = CONFIG.model_copy(update={"labels": {"app.kubernetes.io/instance": name}})
+        return KubernetesLauncher(config, fake.api_client(), fake.namespace)
+
+    blue, green = release("blue"), release("green")
+    blue.launch(spec("blue-task"))
+    green.launch(spec("green-task"))
+    assert set(blue.list_jobs()) == {"blue-task"}
+    assert set(green.list_jobs()) == {"green-task"}

@@ -130,6 +130,11 @@ class KubernetesLauncher:
     ) -> None:
         self.config = config
         self.namespace = resolve_namespace(namespace, config.namespace)
+        # Our Jobs: the fixed labels plus the configured ones (the chart adds the release's
+        # instance label), so two releases in one namespace never see each other's Jobs.
+        self._jobs_selector = ",".join(
+            [JOB_SELECTOR, *(f"{key}={value}" for key, value in sorted(config.labels.items()))]
+        )
         self._api_client = api_client if api_client is not None else kubernetes.client.ApiClient()
         self._batch = kubernetes.client.BatchV1Api(self._api_client)
         self._core = kubernetes.client.CoreV1Api(self._api_client)
@@ -207,7 +212,9 @@ class KubernetesLauncher:
     def list_jobs(self) -> dict[str, JobStatus]:
         jobs = (
             self._batch.list_namespaced_job(
-                self.namespace, label_selector=JOB_SELECTOR, _request_timeout=self._request_timeout
+                self.namespace,
+                label_selector=self._jobs_selector,
+                _request_timeout=self._request_timeout,
             ).items
             or []
         )
@@ -215,7 +222,7 @@ class KubernetesLauncher:
         pods_by_task: dict[str, list[Any]] = {}
         # One pod list for all failed Jobs rather than one per Job.
         if any(_is_failed(job) for job in by_task.values()):
-            for pod in self._list_pods(JOB_SELECTOR):
+            for pod in self._list_pods(self._jobs_selector):
                 tid = _task_id_of(pod.metadata)
                 if tid:
                     pods_by_task.setdefault(tid, []).append(pod)
@@ -352,7 +359,9 @@ class KubernetesLauncher:
     def _relist(self, state: _WatchState, on_change: Callable[[str], None]) -> None:
         """List the Jobs and report those that differ from what was last reported."""
         listing = self._batch.list_namespaced_job(
-            self.namespace, label_selector=JOB_SELECTOR, _request_timeout=self._request_timeout
+            self.namespace,
+            label_selector=self._jobs_selector,
+            _request_timeout=self._request_timeout,
         )
         current = {
             tid: str(job.metadata.resource_version)
@@ -381,7 +390,7 @@ class KubernetesLauncher:
         stream = watcher.stream(
             self._batch.list_namespaced_job,
             self.namespace,
-            label_selector=JOB_SELECTOR,
+            label_selector=self._jobs_selector,
             resource_version=state.resource_version,
             allow_watch_bookmarks=True,
             timeout_seconds=self._watch_timeout,
