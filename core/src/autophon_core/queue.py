@@ -176,6 +176,13 @@ class TaskQueue:
             counts.update({status: count for status, count in session.execute(query).all()})
             return counts
 
+    def existing(self, task_ids: Sequence[str]) -> set[str]:
+        """Which of these ids have a task row."""
+        if not task_ids:
+            return set()
+        with self._sessions() as session:
+            return set(session.scalars(select(Task.id).where(Task.id.in_(task_ids))))
+
     def active_tasks(self, stage: Stage) -> list[Task]:
         """Tasks claimed in ``stage`` right now (with a lease), oldest first."""
         query = (

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -146,7 +146,7 @@ class Ticker:
             self._next = now + self._interval
             try:
                 self._action()
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, OSError) as exc:
                 log.warning("periodic action failed", extra={"error": str(exc)})
 
 
@@ -172,6 +172,7 @@ class QueueWorker:
         handler: TaskHandler,
         concurrency: int,
         name: str,
+        periodic: Sequence[tuple[float, Callable[[], object]]] = (),
     ) -> None:
         self.queue = queue
         self.stage = stage
@@ -181,6 +182,7 @@ class QueueWorker:
         self.config: QueueConfig = queue.config
         self.stats = WorkerStats(name=name, poll_interval=self.config.poll_interval_seconds)
         self.leases = LeaseKeeper(queue, self.worker_id)
+        self._periodic = periodic
         self._slots = threading.Semaphore(concurrency)
         self._idle = threading.Condition()
 
@@ -190,14 +192,17 @@ class QueueWorker:
             extra={"worker": self.worker_id, "stage": self.stage, "concurrency": self.concurrency},
         )
         hub = self.queue.notifier.hub
-        reaper = Ticker(self.config.reap_interval_seconds, self._reap)
-        stats = Ticker(self.config.stats_interval_seconds, self.stats.log)
+        tickers = [
+            Ticker(self.config.reap_interval_seconds, self._reap),
+            Ticker(self.config.stats_interval_seconds, self.stats.log),
+            *(Ticker(interval, action) for interval, action in self._periodic),
+        ]
         self.leases.start()
         db_backoff = 0.5
         try:
             while not stop.is_set():
-                reaper.tick()
-                stats.tick()
+                for ticker in tickers:
+                    ticker.tick()
                 if not self._slots.acquire(timeout=0.5):
                     continue
                 sequence = hub.sequence(self.stage)

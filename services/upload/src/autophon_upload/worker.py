@@ -12,6 +12,7 @@ from autophon_core.queue import ClaimedTask, FileFigures, TaskFigures
 from autophon_core.runtime import Runtime
 from autophon_core.taskfiles import Manifest
 from autophon_core.worker import QueueWorker
+from autophon_upload.housekeeping import HOUSEKEEPING_INTERVAL_SECONDS, housekeeping
 from autophon_upload.processing import BadInputError, prepare_task
 
 log = logging.getLogger("autophon.upload")
@@ -84,6 +85,7 @@ def make_upload_worker(runtime: Runtime) -> QueueWorker:
         handler=UploadHandler(runtime),
         concurrency=runtime.settings.upload_worker.concurrency,
         name="upload-worker",
+        periodic=[(HOUSEKEEPING_INTERVAL_SECONDS, lambda: housekeeping(runtime))],
     )
 
 
