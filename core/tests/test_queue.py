@@ -107,7 +107,8 @@ def test_attempt_limit_fails_task_with_reason(runtime: Runtime) -> None:
         assert queue.claim(Stage.UPLOAD, "crashy") is not None
         expire_lease(queue, task_id)
     assert queue.claim(Stage.UPLOAD, "next") is None
-    assert queue.fail_exhausted() == [task_id]
+    assert queue.fail_exhausted(Stage.ALIGN) == []
+    assert queue.fail_exhausted(Stage.UPLOAD) == [task_id]
     task = queue.get(task_id)
     assert task is not None and task.status == TaskStatus.FAILED
     assert task.error and "stopped unexpectedly 3 times" in task.error

@@ -24,7 +24,11 @@ log = logging.getLogger("autophon.local")
 
 
 def run_local(
-    settings: Settings, stop: threading.Event, host: str | None = None, port: int | None = None
+    settings: Settings,
+    stop: threading.Event,
+    host: str | None = None,
+    port: int | None = None,
+    config_path: str | None = None,
 ) -> int:
     engine = make_engine(settings.database)
     upgrade(engine)  # a single-machine install has no separate migration step
@@ -40,7 +44,11 @@ def run_local(
             target=run_upload_worker, args=(runtime, stop), name="upload-worker", daemon=True
         ),
         threading.Thread(
-            target=run_controller, args=(runtime, stop), name="controller", daemon=True
+            target=run_controller,
+            args=(runtime, stop),
+            kwargs={"config_path": config_path},
+            name="controller",
+            daemon=True,
         ),
     ]
     for thread in threads:

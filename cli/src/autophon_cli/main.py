@@ -57,7 +57,7 @@ def cmd_controller(settings: Settings, args: argparse.Namespace) -> int:
 
     runtime = Runtime.create(settings)
     try:
-        run_controller(runtime, stop_on_signals())
+        run_controller(runtime, stop_on_signals(), config_path=args.config)
     finally:
         runtime.close()
     return 0
@@ -72,7 +72,9 @@ def cmd_run_task(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_local(settings: Settings, args: argparse.Namespace) -> int:
     from autophon_cli.local import run_local
 
-    return run_local(settings, stop_on_signals(), host=args.host, port=args.port)
+    return run_local(
+        settings, stop_on_signals(), host=args.host, port=args.port, config_path=args.config
+    )
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:

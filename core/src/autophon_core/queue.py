@@ -443,21 +443,20 @@ class TaskQueue:
         with self._sessions() as session:
             return session.scalar(select(Task.attempts).where(Task.id == task_id)) or 0
 
-    def fail_exhausted(self) -> list[str]:
-        """Fail tasks whose lease expired after their last allowed attempt (their workers
-        died each time); returns their ids."""
+    def fail_exhausted(self, stage: Stage) -> list[str]:
+        """Fail the stage's tasks whose lease expired after their last allowed attempt (their
+        workers died each time); returns their ids."""
         now = utcnow()
-        query = select(Task.id, Task.status).where(
-            Task.status.in_([TaskStatus.UPLOADING, TaskStatus.PROCESSING]),
+        query = select(Task.id).where(
+            Task.status == stage.claimed_status,
             Task.attempts >= self.config.max_attempts,
             Task.lease_expires_at < now,
         )
         with self._sessions() as session:
             rows = session.execute(query).all()
         failed = []
-        for task_id, status in rows:
-            stage = Stage.UPLOAD if status == TaskStatus.UPLOADING else Stage.ALIGN
-            what = "preparing the files" if stage is Stage.UPLOAD else "aligning"
+        what = "preparing the files" if stage is Stage.UPLOAD else "aligning"
+        for (task_id,) in rows:
             if self._fail_expired(task_id, stage, now, what):
                 failed.append(task_id)
         return failed

@@ -11,6 +11,7 @@
         result.zip      the packaged result (written under a temporary name, then renamed)
         result.json     the runner's machine-readable result (status, figures, error)
         engine.log      the last lines of the engine's log
+        job.log         a local Job's output (locally; on Kubernetes it is the pod's log)
 
 The same layout is seen by the API, the upload worker, the controller and the Job pods (which
 mount the volume at another path, so paths are always derived from a root, never stored).
@@ -105,6 +106,11 @@ class TaskPaths:
     @property
     def result_json(self) -> Path:
         return self.root / "result.json"
+
+    @property
+    def job_log(self) -> Path:
+        """A local Job's combined output (the local launcher's stand-in for pod logs)."""
+        return self.root / "job.log"
 
     @property
     def engine_log(self) -> Path:

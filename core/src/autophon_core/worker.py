@@ -278,7 +278,7 @@ class QueueWorker:
             log.exception("could not record the failure", extra={"task_id": task.id})
 
     def _reap(self) -> None:
-        for task_id in self.queue.fail_exhausted():
+        for task_id in self.queue.fail_exhausted(self.stage):
             TASK_FAILURES.labels(self.stage, "worker_lost").inc()
             log.warning("task failed after repeated worker loss", extra={"task_id": task_id})
 

@@ -1,0 +1,165 @@
+"""What the controller decides from a finished Job: pure functions, no I/O but reading files.
+
+The runner (``autophon run-task``) reports through two channels: its exit code (seen by the
+launcher as a :class:`JobStatus`) and ``result.json`` in the task folder (a
+:class:`RunResult`). :func:`judge` combines them into one :class:`Outcome`: complete the
+task with its figures, fail it with a sentence a user can act on, or retry it later.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import ValidationError
+
+from autophon_align.launchers.base import JobPhase, JobStatus
+from autophon_core.config import AlignmentConfig, ControllerConfig
+from autophon_core.queue import FileFigures, TaskFigures
+from autophon_core.storage import TaskPaths
+from autophon_core.taskfiles import ExitCode, Manifest, RunResult
+
+
+class Verdict(StrEnum):
+    COMPLETE = "complete"
+    FAIL = "fail"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    verdict: Verdict
+    figures: TaskFigures | None = None
+    # The user-readable error (FAIL), or the retry's cause (RETRY).
+    error: str | None = None
+    # Metrics label of a failure or retry ("bad_input", "deadline_exceeded", "killed"...).
+    reason: str | None = None
+
+
+class ManifestError(Exception):
+    """The task's input/manifest.json is missing or invalid: the task cannot be aligned."""
+
+
+def job_timeout(config: AlignmentConfig, manifest: Manifest) -> int:
+    """Whole-Job time limit: base + per audio second, rounded up to a whole second."""
+    seconds = config.timeout_base_seconds + config.timeout_per_audio_second * manifest.duration_s
+    return max(1, math.ceil(seconds))
+
+
+def load_manifest(paths: TaskPaths) -> Manifest:
+    try:
+        return Manifest.load(paths)
+    except FileNotFoundError as exc:
+        raise ManifestError("input/manifest.json is missing") from exc
+    except (OSError, ValueError, ValidationError) as exc:
+        raise ManifestError(f"input/manifest.json is unreadable: {exc}") from exc
+
+
+def read_result(paths: TaskPaths) -> tuple[RunResult | None, str | None]:
+    """The runner's result, or None and why it could not be read."""
+    try:
+        return RunResult.load(paths), None
+    except FileNotFoundError:
+        return None, "no result.json was written"
+    except (OSError, ValueError, ValidationError) as exc:
+        return None, f"result.json is unreadable ({type(exc).__name__})"
+
+
+def figures_of(result: RunResult) -> TaskFigures:
+    files = [
+        FileFigures(
+            name=f.name,
+            duration_s=f.duration_s,
+            words=f.words,
+            missing_words=f.missing_words,
+            tiers=list(f.tiers),
+        )
+        for f in result.files
+    ]
+    return TaskFigures(
+        duration_s=sum(f.duration_s for f in result.files),
+        words=sum(f.words for f in result.files),
+        missing_words=sum(f.missing_words for f in result.files),
+        files=files,
+    )
+
+
+def retry_delay(config: ControllerConfig, attempts: int) -> float:
+    """Back-off before the next attempt: base * 2**(attempts-1), capped."""
+    exponent = max(attempts - 1, 0)
+    # Cap the exponent too, so a large attempt count cannot overflow the float.
+    delay = config.retry_backoff_seconds * 2 ** min(exponent, 32)
+    return float(min(delay, config.retry_backoff_max_seconds))
+
+
+def reason_label(reason: str | None) -> str:
+    """``DeadlineExceeded`` -> ``deadline_exceeded``, ``OOMKilled`` -> ``oom_killed``."""
+    if not reason:
+        return "error"
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", reason).lower()
+
+
+_INTERNAL_ADVICE = "It has been logged; please try again, or report the task id if it persists."
+
+
+def job_failure_sentence(job: JobStatus) -> str:
+    """A sentence for a user from a failed Job's reason and message (no result.json)."""
+    detail = f" ({job.message.rstrip('.')})" if job.message else ""
+    if job.reason == "DeadlineExceeded":
+        return (
+            "The alignment took longer than its time limit and was stopped"
+            f"{detail}. Try splitting long recordings into shorter files."
+        )
+    if job.reason == "BadInput" or job.exit_code == ExitCode.BAD_INPUT:
+        return f"The aligner could not process these files{detail}. Please check them."
+    if job.reason == "OOMKilled":
+        return (
+            f"The alignment ran out of memory{detail}. Try shorter recordings. {_INTERNAL_ADVICE}"
+        )
+    return (
+        f"The alignment stopped unexpectedly ({job.reason or 'Error'}){detail}. {_INTERNAL_ADVICE}"
+    )
+
+
+def judge(job: JobStatus, result: RunResult | None, problem: str | None) -> Outcome:
+    """The outcome of a finished Job (``job.finished`` must be true)."""
+    if job.phase is JobPhase.SUCCEEDED:
+        if result is not None and result.status == "completed":
+            return Outcome(verdict=Verdict.COMPLETE, figures=figures_of(result))
+        if result is not None:
+            bad_input = result.exit_code == ExitCode.BAD_INPUT
+            return Outcome(
+                verdict=Verdict.FAIL,
+                error=result.error
+                or "The aligner reported a failure without a reason. " + _INTERNAL_ADVICE,
+                reason="bad_input" if bad_input else "error",
+            )
+        # Exit 0 without a usable result: never mark such a task completed.
+        return Outcome(
+            verdict=Verdict.FAIL,
+            error=f"The aligner finished but produced no usable result ({problem}). "
+            + _INTERNAL_ADVICE,
+            reason="no_result",
+        )
+    if job.retryable:
+        cause = job.reason or "Error"
+        if job.message:
+            cause = f"{cause}: {job.message}"
+        return Outcome(verdict=Verdict.RETRY, error=cause, reason=reason_label(job.reason))
+    error = (
+        result.error
+        if result is not None and result.status == "failed" and result.error
+        else job_failure_sentence(job)
+    )
+    return Outcome(verdict=Verdict.FAIL, error=error, reason=reason_label(job.reason))
+
+
+def attempts_exhausted_sentence(max_attempts: int, cause: str) -> str:
+    """The error of a task whose last allowed attempt was interrupted (the same wording as
+    ``TaskQueue.retry_later`` uses at the limit)."""
+    return (
+        f"The alignment was interrupted {max_attempts} times (last: {cause}); "
+        "please try again later."
+    )
