@@ -31,7 +31,7 @@ BURST_TIMEOUT = 240.0
 
 
 def run(env: BenchEnv) -> Iterator[Figure]:
-    tasks: int = env.pick(50, 3)
+    tasks: int = env.pick(50, 2)
     fox = env.samples / "fox.wav"
     transcript = (env.samples / "fox.txt").read_text("utf-8").strip()
     with env.pg.database() as url, deployment(url, env.folder("memory"), NAMES) as dep:

@@ -114,7 +114,7 @@ class PostgresNotifier:
                 for channel in CHANNELS:
                     self.hub.publish(channel)
                 while not self._stop.is_set():
-                    if select.select([dbapi], [], [], 1.0)[0]:
+                    if select.select([dbapi], [], [], 0.2)[0]:
                         dbapi.poll()
                         while dbapi.notifies:
                             note = dbapi.notifies.pop(0)

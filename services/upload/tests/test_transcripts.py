@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from praatio import textgrid as praatio_textgrid
 
@@ -559,6 +560,9 @@ labels = st.text(
 def test_praatio_written_textgrids_round_trip(
     tiers: list[tuple[str, list[tuple[float, float, str]]]], fmt: str
 ) -> None:
+    # praatio's reader splits files on "item [" even inside a label: a praatio limitation
+    # (such a file is refused with a clear message), not something this test is about.
+    assume(not any(re.search(r"item\s*\[", t) for _, rows in tiers for _, _, t in rows))
     end = max(e for _, rows in tiers for _, e, _ in rows)
     grid = praatio_textgrid.Textgrid(0, end)
     for name, rows in tiers:
