@@ -1,0 +1,112 @@
+"""``autophon local`` end to end: a real server on a free port, the real upload worker,
+controller, local Jobs and the built-in engine; on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from praatio import textgrid as praatio_textgrid
+
+from autophon_core.lexicon import normalise_words
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(db_url: str, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    config = tmp_path / "autophon.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database": {"url": db_url},
+                "storage": {"root": str(tmp_path / "data")},
+                "api": {"host": "127.0.0.1", "port": port},
+                "queue": {"shutdown_grace_seconds": 10},
+            }
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autophon_cli", "--config", str(config), "local"],
+        stdout=open(tmp_path / "local.log", "wb"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, (tmp_path / "local.log").read_text()
+            assert time.monotonic() < deadline, "autophon local did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert code == 0, (tmp_path / "local.log").read_text()[-3000:]
+    log_lines = (tmp_path / "local.log").read_text().splitlines()
+    records = [json.loads(line) for line in log_lines if line.startswith("{")]
+    assert any(r.get("event") == "worker stopped" for r in records)
+
+
+def follow(url: str, task_id: str) -> list[str]:
+    statuses = []
+    with httpx.stream("GET", f"{url}/api/v1/tasks/{task_id}/events", timeout=120) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                statuses.append(json.loads(line.removeprefix("data: "))["status"])
+    return statuses
+
+
+@pytest.mark.slow
+def test_fox_goes_from_upload_to_textgrid(server: str, samples: Path, tmp_path: Path) -> None:
+    files = [
+        ("files", ("fox.wav", (samples / "fox.wav").read_bytes())),
+        ("files", ("fox.txt", (samples / "fox.txt").read_bytes())),
+    ]
+    created = httpx.post(f"{server}/api/v1/tasks", files=files, timeout=30)
+    assert created.status_code == 202, created.text
+    task_id = created.json()["id"]
+
+    statuses = follow(server, task_id)
+    assert statuses == ["uploading", "uploaded", "processing", "completed"]
+
+    result = httpx.get(f"{server}/api/v1/tasks/{task_id}/result", timeout=30)
+    assert result.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(result.content))
+    assert {"fox.TextGrid", "missing_words.txt", "README.txt"} <= set(archive.namelist())
+    path = tmp_path / "fox.TextGrid"
+    path.write_bytes(archive.read("fox.TextGrid"))
+    grid = praatio_textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
+    assert list(grid.tierNames) == ["words", "phones"]
+    words = [entry.label for entry in grid.getTier("words").entries]
+    assert words == normalise_words((samples / "fox.txt").read_text())
+    assert grid.maxTimestamp == pytest.approx(3.4, abs=0.1)
+
+    task = httpx.get(f"{server}/api/v1/tasks/{task_id}").json()
+    assert task["status"] == "completed" and task["words"] == len(words)
