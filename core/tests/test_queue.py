@@ -152,10 +152,10 @@ def test_retry_later_delays_the_next_claim(runtime: Runtime) -> None:
 def test_list_pages_newest_first(runtime: Runtime) -> None:
     queue = runtime.queue
     ids = [add_task(queue) for _ in range(5)]
-    page1 = queue.list(limit=3)
+    page1 = queue.list_tasks(limit=3)
     assert [t.id for t in page1] == ids[::-1][:3]
     last = page1[-1]
-    page2 = queue.list(limit=3, before=(last.created_at, last.id))
+    page2 = queue.list_tasks(limit=3, before=(last.created_at, last.id))
     assert [t.id for t in page2] == ids[::-1][3:]
     assert queue.counts_by_status()["uploading"] == 5
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, and_, case, delete, func, or_, select, update
+from sqlalchemy import CursorResult, Engine, Result, and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from autophon_core.config import QueueConfig
@@ -69,6 +69,11 @@ class TaskFigures:
     words: int
     missing_words: int
     files: Sequence[FileFigures]
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE or DELETE (a CursorResult's rowcount)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def token_owner(token: str | None) -> str | None:
@@ -134,7 +139,7 @@ class TaskQueue:
         with self._sessions() as session:
             return session.get(Task, task_id)
 
-    def list(
+    def list_tasks(
         self,
         *,
         status: TaskStatus | None = None,
@@ -304,7 +309,7 @@ class TaskQueue:
             .execution_options(synchronize_session=False)
         )
         with self._transaction() as session:
-            released = session.execute(statement).rowcount > 0
+            released = _rowcount(session.execute(statement)) > 0
         if released:
             for stage in Stage:
                 self.notifier.notify(stage)
@@ -340,7 +345,7 @@ class TaskQueue:
             .execution_options(synchronize_session=False)
         )
         with self._transaction() as session:
-            if session.execute(statement).rowcount == 0:
+            if _rowcount(session.execute(statement)) == 0:
                 return False
             if figures is not None:
                 self._store_figures(session, task_id, figures)
@@ -484,7 +489,7 @@ class TaskQueue:
             .execution_options(synchronize_session=False)
         )
         with self._transaction() as session:
-            if session.execute(statement).rowcount == 0:
+            if _rowcount(session.execute(statement)) == 0:
                 return False
             self._record(session, task_id, TaskStatus.FAILED, error)
         self.notifier.notify("events")
@@ -519,7 +524,7 @@ class TaskQueue:
         with self._transaction() as session:
             session.execute(delete(TaskEvent).where(TaskEvent.task_id == task_id))
             session.execute(delete(TaskFile).where(TaskFile.task_id == task_id))
-            return session.execute(delete(Task).where(Task.id == task_id)).rowcount > 0
+            return _rowcount(session.execute(delete(Task).where(Task.id == task_id))) > 0
 
     def expire_finished(self, older_than: datetime) -> list[str]:
         """Mark finished tasks older than ``older_than`` expired (retention); returns ids.

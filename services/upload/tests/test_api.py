@@ -66,7 +66,7 @@ def test_duplicate_names_are_refused_and_nothing_is_kept(
     assert response.status_code == 400
     assert "A.WAV was sent twice" in response.json()["detail"]
     assert list(runtime.storage.tasks_dir.iterdir()) == []
-    assert runtime.queue.list() == []
+    assert runtime.queue.list_tasks() == []
 
 
 def test_unknown_language_is_refused(client: TestClient, samples: Path) -> None:

@@ -111,7 +111,7 @@ def list_tasks(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TaskList:
     before = _decode_cursor(cursor) if cursor else None
-    tasks = queue.list(status=status_filter, limit=limit + 1, before=before, owner=owner)
+    tasks = queue.list_tasks(status=status_filter, limit=limit + 1, before=before, owner=owner)
     page, more = tasks[:limit], len(tasks) > limit
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more else None
     return TaskList(tasks=[TaskPublic.of(t) for t in page], next_cursor=next_cursor)
