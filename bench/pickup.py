@@ -118,6 +118,11 @@ def run(env: BenchEnv) -> Iterator[Figure]:
             "sparse_p50_ms": percentile(sparse, 50) if sparse else None,
             "burst_p50_ms": percentile(burst, 50) if burst else None,
             "burst_max_ms": max(burst) if burst else None,
+            # autophon_task_pickup_latency_seconds' view (database timestamps: from just
+            # before the producer's insert or update to the start of the claim).
+            "metric_p50_ms": percentile(list(system.metric.values()), 50) * 1000
+            if system.metric
+            else None,
         }
         is_baseline = label == BASELINE
         targeted = label in ("upload_pg", "align_pg")

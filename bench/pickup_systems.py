@@ -39,6 +39,8 @@ PRODUCER = "bench-producer"
 class PickupSystem(Protocol):
     label: str
     claimed: dict[str, float]
+    # What our pickup-latency metric observed for each task (ClaimedTask.pickup_latency).
+    metric: dict[str, float]
 
     @property
     def committed(self) -> dict[str, float]: ...
@@ -89,6 +91,7 @@ class UploadWorkerSystem(_Threaded):
         super().__init__()
         self.label = label
         self.claimed: dict[str, float] = {}
+        self.metric: dict[str, float] = {}
         self.runtime = Runtime.create(settings)
         shared = settings.database.url.startswith("sqlite")
         self._producer_runtime = self.runtime if shared else Runtime.create(settings)
@@ -103,6 +106,7 @@ class UploadWorkerSystem(_Threaded):
 
     def _handle(self, task: ClaimedTask, worker_id: str) -> str | None:
         self.claimed[task.id] = time.monotonic()
+        self.metric[task.id] = task.pickup_latency
         self.runtime.queue.mark_uploaded(task.id, worker_id, NO_FIGURES)
         return None
 
@@ -129,9 +133,11 @@ class _StampedController(Controller):
     """The real controller; only records when each claim reaches ``_start``."""
 
     claimed: dict[str, float]
+    metric: dict[str, float]
 
     def _start(self, task: ClaimedTask) -> None:
         self.claimed[task.id] = time.monotonic()
+        self.metric[task.id] = task.pickup_latency
         super()._start(task)
 
 
@@ -140,12 +146,14 @@ class ControllerSystem(_Threaded):
         super().__init__()
         self.label = label
         self.claimed: dict[str, float] = {}
+        self.metric: dict[str, float] = {}
         self.runtime = Runtime.create(settings)
         self._producer_runtime = Runtime.create(settings)
         self._stamper = StampingNotifier(self._producer_runtime.notifier, Stage.ALIGN)
         self._producer = TaskQueue(self._producer_runtime.engine, self._stamper, settings.queue)
         self.controller = _StampedController(self.runtime, InstantLauncher(self.runtime.storage))
         self.controller.claimed = self.claimed
+        self.controller.metric = self.metric
 
     @property
     def committed(self) -> dict[str, float]:
@@ -183,6 +191,7 @@ class OriginalSystem(_Threaded):
         super().__init__()
         self.label = label
         self.claimed: dict[str, float] = {}
+        self.metric: dict[str, float] = {}  # the original had no such metric
         self._engine = make_engine(settings.database)
         self._producer_engine = make_engine(settings.database)
         # The original had no notifications: the producer's go nowhere.

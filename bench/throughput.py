@@ -132,10 +132,12 @@ def _round(
     stop.set()
     finished: Counter[str] = Counter()
     per_worker = []
+    sent = [0, 0, 0]  # statements, checkouts (each with a pre-ping), commits
     for pipe in pipes:
-        ids: list[str] = pipe.recv()
+        ids, counts = pipe.recv()
         per_worker.append(len(ids))
         finished.update(ids)
+        sent = [total + n for total, n in zip(sent, counts, strict=True)]
     if done.value < count:
         logging.getLogger("bench").warning("round timed out: %d of %d", done.value, count)
     elapsed = last_done.value - started
@@ -147,4 +149,7 @@ def _round(
         "duplicates": duplicates,
         "per_worker_min": min(per_worker),
         "per_worker_max": max(per_worker),
+        "statements_per_task": sent[0] / count,
+        "pre_pings_per_task": sent[1] / count,
+        "commits_per_task": sent[2] / count,
     }

@@ -20,6 +20,7 @@ from autophon_core.models import Stage
 from autophon_core.queue import ClaimedTask, TaskFigures
 from autophon_core.runtime import Runtime
 from autophon_core.worker import QueueWorker
+from bench.counting import StatementCounter
 
 NO_FIGURES = TaskFigures(duration_s=0.0, words=0, missing_words=0, files=[])
 
@@ -46,16 +47,19 @@ def _round(
     worker = QueueWorker(
         queue=runtime.queue, stage=Stage.UPLOAD, handler=handle, concurrency=1, name="bench"
     )
+    counter = StatementCounter(runtime.engine)
     local_stop = threading.Event()
     conn.send("ready")
     go.wait()
+    counter.attach()
     thread = threading.Thread(target=worker.run, args=(local_stop,), daemon=True)
     thread.start()
     stop.wait()
     local_stop.set()
     runtime.notifier.hub.publish(Stage.UPLOAD)  # cut its idle wait short
     thread.join(timeout=30)
-    conn.send(finished)
+    counter.detach()
+    conn.send((finished, counter.snapshot()))
 
 
 def child_main(
