@@ -4,8 +4,9 @@ runner (alignment), so both normalise a transcript the same way."""
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -51,11 +52,15 @@ class Lexicon:
         return Lexicon({**self.entries, **other.entries})
 
 
-def parse_dictionary(text: str, source: str = "dictionary") -> Lexicon:
+def parse_dictionary(
+    text: str, source: str = "dictionary", only: Collection[str] | None = None
+) -> Lexicon:
     """Read a CMUdict-style dictionary: ``WORD PH1 PH2 ...`` per line, alternates as
     ``word(2)``, ``;;;`` comments; MFA's numeric columns between the word and its phones
     (pronunciation and silence probabilities) are dropped. Words are lower-cased.
-    Raises DictionaryError naming the line for a malformed one."""
+    Raises DictionaryError naming the line for a malformed one. With ``only``, just those
+    words are kept (an alignment needs a few hundred of CMUdict's 134,000 entries)."""
+    wanted = None if only is None else set(only)
     lexicon = Lexicon()
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -68,6 +73,8 @@ def parse_dictionary(text: str, source: str = "dictionary") -> Lexicon:
                 f"got {raw.strip()[:60]!r}"
             )
         word = re.sub(r"\(\d+\)$", "", parts[0]).lower()
+        if wanted is not None and word not in wanted:
+            continue
         if not normalise_words(word) or "\x00" in word:
             raise DictionaryError(f"{source}, line {number}: {parts[0][:60]!r} is not a word")
         phones = parts[1:]
@@ -77,12 +84,12 @@ def parse_dictionary(text: str, source: str = "dictionary") -> Lexicon:
     return lexicon
 
 
-def read_dictionary(path: Path) -> Lexicon:
+def read_dictionary(path: Path, only: Collection[str] | None = None) -> Lexicon:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DictionaryError(f"{path.name} is not UTF-8 text") from exc
-    return parse_dictionary(text, source=path.name)
+    return parse_dictionary(text, source=path.name, only=only)
 
 
 def pocketsphinx_model_dir() -> Path:
@@ -101,15 +108,23 @@ def dictionary_path(language: LanguageConfig) -> Path | None:
     return None
 
 
+_cache_lock = threading.Lock()
+
+
 @lru_cache(maxsize=8)
 def _cached_dictionary(path: Path) -> Lexicon:
     return read_dictionary(path)
 
 
-def language_lexicon(language: LanguageConfig) -> Lexicon:
-    """The language's dictionary, read once per process; empty when the language has none
-    on this machine (e.g. MFA models that live only in the aligner image)."""
+def language_lexicon(language: LanguageConfig, only: Collection[str] | None = None) -> Lexicon:
+    """The language's dictionary; empty when the language has none on this machine (e.g. MFA
+    models that live only in the aligner image). The whole dictionary is read once per
+    process (under a lock, so concurrent threads do not each parse it); with ``only``, just
+    those words are read, uncached (what a one-task alignment Job needs)."""
     path = dictionary_path(language)
     if path is None or not path.exists():
         return Lexicon()
-    return _cached_dictionary(path)
+    if only is not None:
+        return read_dictionary(path, only=only)
+    with _cache_lock:
+        return _cached_dictionary(path)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from autophon_core.config import QueueConfig
 from autophon_core.metrics import PICKUP_LATENCY, PROCESSING_SECONDS, TASK_FAILURES, TASKS_CLAIMED
@@ -251,6 +251,15 @@ class QueueWorker:
         reason: str | None = "internal"
         try:
             reason = self.handler(task, self.worker_id)
+        except (OperationalError, InterfaceError) as exc:
+            # The database went away while the task's outcome was being recorded: not the
+            # task's fault, so it is not failed; its lease runs out and it is claimed again
+            # (another attempt, within max_attempts) once the database is back.
+            log.warning(
+                "database unavailable; the task will be claimed again",
+                extra={"task_id": task.id, "error": str(exc)},
+            )
+            reason = "database"
         except Exception:
             log.exception("task handler crashed", extra={"task_id": task.id})
             self._record_crash(task)

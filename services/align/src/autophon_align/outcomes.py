@@ -67,6 +67,16 @@ def read_result(paths: TaskPaths) -> tuple[RunResult | None, str | None]:
         return None, f"result.json is unreadable ({type(exc).__name__})"
 
 
+def completed_result(paths: TaskPaths) -> RunResult | None:
+    """The result of a run of this task that finished: result.json says "completed" and
+    result.zip is there (the runner renames result.zip into place first and writes
+    result.json last); None otherwise."""
+    result, _ = read_result(paths)
+    if result is None or result.status != "completed" or not paths.result_zip.is_file():
+        return None
+    return result
+
+
 def figures_of(result: RunResult) -> TaskFigures:
     files = [
         FileFigures(

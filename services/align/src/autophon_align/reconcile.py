@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from autophon_align.launchers import OrphanableJobs
 from autophon_align.launchers.base import JobPhase, JobSpec, JobStatus, Launcher
 from autophon_align.outcomes import (
     ManifestError,
     Outcome,
     Verdict,
     attempts_exhausted_sentence,
+    completed_result,
     job_timeout,
     judge,
     load_manifest,
@@ -198,6 +200,19 @@ class Reconciler:
                 timeout_seconds=job_timeout(self.settings.alignment, manifest),
             )
             if self.launcher.status(task_id) is None:
+                if isinstance(self.launcher, OrphanableJobs):
+                    # A controller that died may have left this task's Job running: stop it
+                    # before looking at what it wrote, so nothing writes behind our back.
+                    self.launcher.stop_orphans(task_id)
+                earlier = completed_result(paths)
+                if earlier is not None:
+                    # An earlier attempt finished (and may have deleted the recordings) but
+                    # its controller died before recording it: that result is the task's.
+                    log.info("an earlier attempt completed", extra={"task_id": task_id})
+                    hold.launched = True
+                    done = JobStatus(task_id, JobPhase.SUCCEEDED, exit_code=0)
+                    self._finish(task_id, judge(done, earlier, None), done)
+                    return
                 # A fresh Job: a result.json of an earlier attempt must not pass for its own.
                 paths.result_json.unlink(missing_ok=True)
             self.launcher.launch(spec)
@@ -229,7 +244,12 @@ class Reconciler:
 
     def _record(self, task: Task, job: JobStatus) -> None:
         """Store the outcome of a finished Job, then delete the Job (see :meth:`_finish`)."""
-        result, problem = read_result(self.storage.task(task.id))
+        paths = self.storage.task(task.id)
+        result, problem = read_result(paths)
+        if job.phase is JobPhase.FAILED and completed_result(paths) is not None:
+            # Killed after writing its result (while deleting the recordings, or exiting):
+            # it finished, and a retry could only fail on the recordings already deleted.
+            job = JobStatus(task.id, JobPhase.SUCCEEDED, exit_code=0)
         outcome = judge(job, result, problem)
         max_attempts = self.settings.queue.max_attempts
         if outcome.verdict is Verdict.RETRY and task.attempts >= max_attempts:

@@ -261,7 +261,7 @@ class TaskRun:
         try:
             lexicon = build_task_lexicon(
                 words,
-                base=engine.base_lexicon(),
+                base=engine.base_lexicon(set(words)),
                 user=user,
                 guess=self._guesser(engine, language, deadline),
                 to_engine=engine.engine_phones,

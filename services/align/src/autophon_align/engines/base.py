@@ -10,7 +10,7 @@ the runner's job, so adding an engine means writing one module and registering i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -99,8 +99,10 @@ class Engine(Protocol):
         """One line for the result's README: the engine, its model and where they come from."""
         ...
 
-    def base_lexicon(self) -> Lexicon:
-        """The language's pronunciation dictionary as this engine reads it."""
+    def base_lexicon(self, words: Collection[str]) -> Lexicon:
+        """The language's pronunciation dictionary as this engine reads it, restricted to
+        ``words`` (the task's words: reading all of a large dictionary costs more than
+        aligning a short recording)."""
         ...
 
     def engine_phones(self, phones: Sequence[str]) -> list[str]:

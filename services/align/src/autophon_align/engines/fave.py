@@ -22,7 +22,7 @@ output TextGrid path, and writes tiers "<speaker> - phone" and "<speaker> - word
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -77,14 +77,14 @@ class FaveEngine:
             f"dictionary {self.dictionary.name if self.dictionary else 'none'}"
         )
 
-    def base_lexicon(self) -> Lexicon:
+    def base_lexicon(self, words: Collection[str]) -> Lexicon:
         if self.dictionary is None:
             raise EngineUnavailable(
                 f"FAVE's model folder was not found; set assets.model_dir of language \""
                 f'{self.language.code}"'
             )
         try:
-            return read_dictionary(self.dictionary)
+            return read_dictionary(self.dictionary, only=words)
         except (OSError, DictionaryError) as exc:
             raise EngineUnavailable(f"FAVE's dictionary cannot be read: {exc}") from exc
 

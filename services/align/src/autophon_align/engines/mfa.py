@@ -21,8 +21,7 @@ phones" when there are several speakers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -47,7 +46,7 @@ from autophon_align.engines.external import (
 )
 from autophon_align.engines.process import run_tool
 from autophon_core.config import LanguageConfig
-from autophon_core.lexicon import DictionaryError, Lexicon, parse_dictionary
+from autophon_core.lexicon import DictionaryError, Lexicon, read_dictionary
 
 SILENCES = frozenset({"sil", "sp", "<eps>", "spn_sil"})
 
@@ -79,13 +78,13 @@ class MfaEngine:
             + (f", G2P model {Path(self.g2p_model).name}" if self.g2p_model else "")
         )
 
-    def base_lexicon(self) -> Lexicon:
+    def base_lexicon(self, words: Collection[str]) -> Lexicon:
         if not self.acoustic_model or not self.dictionary.is_file():
             raise EngineUnavailable(
                 f'language "{self.language.code}" needs assets acoustic_model and dictionary '
                 f"(a file) for MFA; dictionary is {str(self.dictionary) or 'not set'}"
             )
-        return read_mfa_dictionary(self.dictionary)
+        return read_mfa_dictionary(self.dictionary, words)
 
     def engine_phones(self, phones: Sequence[str]) -> list[str]:
         if not phones:
@@ -149,11 +148,10 @@ class MfaEngine:
         return aligned
 
 
-@lru_cache(maxsize=4)
-def read_mfa_dictionary(path: Path) -> Lexicon:
+def read_mfa_dictionary(path: Path, words: Collection[str] | None = None) -> Lexicon:
     """An MFA dictionary (its probability columns are dropped by parse_dictionary)."""
     try:
-        return parse_dictionary(path.read_text(encoding="utf-8-sig"), source=path.name)
+        return read_dictionary(path, only=words)
     except DictionaryError as exc:
         raise EngineUnavailable(f"the MFA dictionary cannot be read: {exc}") from exc
 

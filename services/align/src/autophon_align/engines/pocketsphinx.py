@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
@@ -55,8 +55,8 @@ class PocketsphinxEngine:
             f"frame rate 100/s, pause edges refined: {'yes' if self.refine else 'no'}"
         )
 
-    def base_lexicon(self) -> Lexicon:
-        return language_lexicon(self.language)
+    def base_lexicon(self, words: Collection[str]) -> Lexicon:
+        return language_lexicon(self.language, only=words)
 
     def engine_phones(self, phones: Sequence[str]) -> list[str]:
         """ARPAbet without stress digits (the en-us model has none)."""

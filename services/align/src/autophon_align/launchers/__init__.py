@@ -18,6 +18,15 @@ class ChildProcessJobs(Protocol):
     def terminate_all(self) -> None: ...
 
 
+@runtime_checkable
+class OrphanableJobs(Protocol):
+    """A launcher whose Jobs can outlive a controller killed outright without being adoptable
+    by the next one (local child processes). Before a task gets a new Job, ``stop_orphans``
+    stops what an earlier controller left of the task's Jobs."""
+
+    def stop_orphans(self, task_id: str) -> list[int]: ...
+
+
 def make_launcher(settings: Settings, config_path: str | None = None) -> Launcher:
     """The launcher named by ``settings.controller.launcher``.
 

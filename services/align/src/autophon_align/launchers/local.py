@@ -19,7 +19,12 @@ any other exit (70...)    Error             yes
 ========================  ================  =========
 
 Children cannot outlive this process usefully (nothing else could read their exit code), so
-:meth:`LocalLauncher.terminate_all` stops them all when the controller shuts down.
+:meth:`LocalLauncher.terminate_all` stops them all when the controller shuts down. A controller
+killed outright (SIGKILL, OOM) cannot stop them: its children keep running in their own
+sessions, unknown to the controller that claims the task next. Every process of a Job (the
+runner and the engine tools it starts, which inherit its environment) is marked with
+``AUTOPHON_LOCAL_JOB=<task id>``, so :meth:`LocalLauncher.stop_orphans` finds and kills them
+(Linux /proc) before a new Job of the task starts: a task never has two runners at once.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +56,10 @@ log = logging.getLogger("autophon.launcher.local")
 DEFAULT_KILL_GRACE_SECONDS = 3.0
 # How much of the log end is read per step when looking for the last lines.
 _TAIL_BLOCK = 8192
+# Environment variable marking every process of a local Job with its task id.
+JOB_ENV = "AUTOPHON_LOCAL_JOB"
+# How long stop_orphans waits for killed processes to go.
+_ORPHAN_WAIT_SECONDS = 10.0
 
 
 def default_command() -> list[str]:
@@ -168,7 +178,7 @@ class LocalLauncher:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     close_fds=True,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    env={**os.environ, "PYTHONUNBUFFERED": "1", JOB_ENV: spec.task_id},
                 )
             child = _Child(spec, process)
             self._children[spec.task_id] = child
@@ -216,6 +226,25 @@ class LocalLauncher:
         finally:
             with self._lock:
                 self._watchers.remove(on_change)
+
+    def stop_orphans(self, task_id: str) -> list[int]:
+        """Kill the processes of Jobs of ``task_id`` that are not our children (left running
+        by a controller that was killed) and wait until they are gone; returns their pids."""
+        with self._lock:
+            ours = {child.process.pid for child in self._children.values()}
+        orphans = [pid for pid in _job_processes(task_id) if pid not in ours]
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + _ORPHAN_WAIT_SECONDS
+        while any(_running(pid) for pid in orphans) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if orphans:
+            log.warning(
+                "stopped the Job processes of an earlier controller",
+                extra={"task_id": task_id, "pids": orphans},
+            )
+        return orphans
 
     # -- shutdown --------------------------------------------------------------------------
 
@@ -307,6 +336,33 @@ class LocalLauncher:
                 on_change(child.spec.task_id)
             except Exception:
                 log.exception("Job change handler failed", extra={"task_id": child.spec.task_id})
+
+
+def _job_processes(task_id: str) -> list[int]:
+    """Pids of the live processes marked as belonging to a local Job of ``task_id`` (none
+    where /proc is not available)."""
+    marker = f"{JOB_ENV}={task_id}".encode()
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = Path(entry.path, "environ").read_bytes()
+            except OSError:
+                continue
+            if marker in environ.split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def tail(path: Path, lines: int) -> str:
