@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from autophon_core.notify import NotificationHub, Notifier
 
 
@@ -67,11 +69,14 @@ class StampingNotifier:
     def expect(self, task_id: str) -> None:
         self._pending = task_id
 
-    def notify(self, channel: str) -> None:
-        if channel == self.channel and self._pending is not None:
+    def in_transaction(self, connection: Connection, channels: Sequence[str]) -> None:
+        self.inner.in_transaction(connection, channels)
+
+    def after_commit(self, channels: Sequence[str]) -> None:
+        if self.channel in channels and self._pending is not None:
             self.committed[self._pending] = time.monotonic()
             self._pending = None
-        self.inner.notify(channel)
+        self.inner.after_commit(channels)
 
     def close(self) -> None:
         """The inner notifier belongs to its runtime, which closes it."""

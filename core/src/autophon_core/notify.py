@@ -14,9 +14,10 @@ import logging
 import select
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 log = logging.getLogger("autophon.notify")
 
@@ -49,7 +50,11 @@ class NotificationHub:
 class Notifier(Protocol):
     hub: NotificationHub
 
-    def notify(self, channel: str) -> None: ...
+    def in_transaction(self, connection: Connection, channels: Sequence[str]) -> None:
+        """Called inside the transaction whose commit makes the work visible."""
+
+    def after_commit(self, channels: Sequence[str]) -> None:
+        """Called right after that commit."""
 
     def close(self) -> None: ...
 
@@ -60,8 +65,12 @@ class LocalNotifier:
     def __init__(self, hub: NotificationHub | None = None) -> None:
         self.hub = hub or NotificationHub()
 
-    def notify(self, channel: str) -> None:
-        self.hub.publish(channel)
+    def in_transaction(self, connection: Connection, channels: Sequence[str]) -> None:
+        pass
+
+    def after_commit(self, channels: Sequence[str]) -> None:
+        for channel in channels:
+            self.hub.publish(channel)
 
     def close(self) -> None:
         pass
@@ -77,16 +86,15 @@ class PostgresNotifier:
         self._thread = threading.Thread(target=self._listen, name="pg-listen", daemon=True)
         self._thread.start()
 
-    def notify(self, channel: str) -> None:
-        try:
-            with self._engine.begin() as connection:
-                connection.execute(
-                    text("SELECT pg_notify(:channel, '')"), {"channel": _PG_PREFIX + channel}
-                )
-        except Exception:
-            # The waiters poll anyway; still wake the ones in this process.
-            log.warning("pg_notify failed", exc_info=True)
-            self.hub.publish(channel)
+    def in_transaction(self, connection: Connection, channels: Sequence[str]) -> None:
+        # Delivered by PostgreSQL at commit, to every listener (this process's included).
+        for channel in channels:
+            connection.execute(
+                text("SELECT pg_notify(:channel, '')"), {"channel": _PG_PREFIX + channel}
+            )
+
+    def after_commit(self, channels: Sequence[str]) -> None:
+        pass
 
     def close(self) -> None:
         self._stop.set()

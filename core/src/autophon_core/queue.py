@@ -71,6 +71,9 @@ class TaskFigures:
     files: Sequence[FileFigures]
 
 
+_NOTIFY_KEY = "autophon_notify"
+
+
 def _rowcount(result: Result[Any]) -> int:
     """Rows matched by an UPDATE or DELETE (a CursorResult's rowcount)."""
     return cast(CursorResult[Any], result).rowcount
@@ -90,8 +93,22 @@ class TaskQueue:
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
+        """A transaction; the channels given to :meth:`_notify` inside it are notified with
+        its commit (PostgreSQL: ``pg_notify`` in the same transaction, so no extra round
+        trip; in-process: published right after the commit)."""
+        with self._sessions() as session:
+            with session.begin():
+                yield session
+                channels = session.info.pop(_NOTIFY_KEY, [])
+                if channels:
+                    self.notifier.in_transaction(session.connection(), channels)
+            if channels:
+                self.notifier.after_commit(channels)
+
+    @staticmethod
+    def _notify(session: Session, *channels: str) -> None:
+        pending = session.info.setdefault(_NOTIFY_KEY, [])
+        pending.extend(c for c in channels if c not in pending)
 
     @staticmethod
     def _record(session: Session, task_id: str, status: str, message: str | None = None) -> None:
@@ -131,8 +148,7 @@ class TaskQueue:
             session.add(task)
             session.flush()
             self._record(session, task_id, TaskStatus.UPLOADING)
-        self.notifier.notify(Stage.UPLOAD)
-        self.notifier.notify("events")
+            self._notify(session, Stage.UPLOAD, "events")
         return task
 
     def get(self, task_id: str) -> Task | None:
@@ -310,9 +326,8 @@ class TaskQueue:
         )
         with self._transaction() as session:
             released = _rowcount(session.execute(statement)) > 0
-        if released:
-            for stage in Stage:
-                self.notifier.notify(stage)
+            if released:
+                self._notify(session, *Stage)
         return released
 
     # --- finishing a stage ---------------------------------------------------------------
@@ -327,6 +342,7 @@ class TaskQueue:
         values: dict[str, Any],
         figures: TaskFigures | None = None,
         message: str | None = None,
+        notify: Sequence[str] = (),
     ) -> bool:
         now = utcnow()
         conditions = [Task.id == task_id, Task.status == from_status]
@@ -350,7 +366,7 @@ class TaskQueue:
             if figures is not None:
                 self._store_figures(session, task_id, figures)
             self._record(session, task_id, to_status, message)
-        self.notifier.notify("events")
+            self._notify(session, "events", *notify)
         return True
 
     @staticmethod
@@ -381,17 +397,15 @@ class TaskQueue:
 
     def mark_uploaded(self, task_id: str, worker_id: str, figures: TaskFigures) -> bool:
         """The upload worker is done: the task is ready for alignment."""
-        done = self._finish(
+        return self._finish(
             task_id,
             worker_id,
             from_status=TaskStatus.UPLOADING,
             to_status=TaskStatus.UPLOADED,
             values={"attempts": 0, "available_at": utcnow()},
             figures=figures,
+            notify=[Stage.ALIGN],
         )
-        if done:
-            self.notifier.notify(Stage.ALIGN)
-        return done
 
     def complete(self, task_id: str, worker_id: str, figures: TaskFigures | None) -> bool:
         return self._finish(
@@ -432,17 +446,15 @@ class TaskQueue:
                 f"The alignment was interrupted {self.config.max_attempts} times "
                 f"(last: {reason}); please try again later.",
             )
-        done = self._finish(
+        return self._finish(
             task_id,
             worker_id,
             from_status=TaskStatus.PROCESSING,
             to_status=TaskStatus.UPLOADED,
             values={"available_at": utcnow() + timedelta(seconds=delay_seconds)},
             message=f"retrying: {reason}",
+            notify=[Stage.ALIGN],
         )
-        if done:
-            self.notifier.notify(Stage.ALIGN)
-        return done
 
     def get_attempts(self, task_id: str) -> int:
         with self._sessions() as session:
@@ -492,7 +504,7 @@ class TaskQueue:
             if _rowcount(session.execute(statement)) == 0:
                 return False
             self._record(session, task_id, TaskStatus.FAILED, error)
-        self.notifier.notify("events")
+            self._notify(session, "events")
         return True
 
     # --- cancelling and deleting ---------------------------------------------------------
@@ -517,7 +529,7 @@ class TaskQueue:
                 .execution_options(synchronize_session=False)
             )
             self._record(session, task_id, TaskStatus.CANCELLED)
-        self.notifier.notify("events")
+            self._notify(session, "events", Stage.ALIGN)
         return TaskStatus(status)
 
     def delete(self, task_id: str) -> bool:
