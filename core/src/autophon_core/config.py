@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy.engine import make_url
 
 DEFAULT_CONFIG_FILE = "autophon.yaml"
 CONFIG_ENV = "AUTOPHON_CONFIG"
@@ -37,6 +36,10 @@ class DatabaseConfig(Section):
 
     def resolved_url(self) -> str:
         """The URL with the password from ``password_env`` filled in, if one is set."""
+        # Imported here: the alignment Job reads this config but never a database, and
+        # SQLAlchemy is a tenth of a second of its start-up.
+        from sqlalchemy.engine import make_url
+
         url = make_url(self.url)
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg2")
