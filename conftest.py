@@ -45,18 +45,26 @@ def _admin_connection() -> psycopg2.extensions.connection:
     return connection
 
 
+def _admin_execute(statement: str) -> None:
+    """One statement on a fresh admin connection (a connection kept across a test would not
+    survive the reliability tests' restart of the server)."""
+    connection = _admin_connection()
+    try:
+        connection.cursor().execute(statement)
+    finally:
+        connection.close()
+
+
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     """A migrated template database, cloned for each test (fast, and isolated)."""
     name = f"autophon_tpl_{uuid.uuid4().hex[:10]}"
-    admin = _admin_connection()
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    _admin_execute(f'CREATE DATABASE "{name}"')
     engine = make_engine(DatabaseConfig(url=_pg_url(name)))
     upgrade(engine)
     engine.dispose()
     yield name
-    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _pg_url(database: str) -> str:
@@ -66,11 +74,9 @@ def _pg_url(database: str) -> str:
 @pytest.fixture
 def pg_url(pg_template: str) -> Iterator[str]:
     name = f"autophon_test_{uuid.uuid4().hex[:10]}"
-    admin = _admin_connection()
-    admin.cursor().execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
     yield _pg_url(name)
-    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -19,17 +19,19 @@ mount the volume at another path, so paths are always derived from a root, never
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 TASK_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_NAME_BYTES = 200
@@ -48,18 +50,24 @@ def safe_name(name: str | bytes) -> str:
     """
     if isinstance(name, bytes):
         name = name.decode("utf-8", errors="replace")
-    name = unicodedata.normalize("NFC", name)
     name = name.replace("\\", "/").split("/")[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    # After dropping controls: characters they separated may compose (the result must be
+    # stable, safe_name(safe_name(x)) == safe_name(x)).
+    name = unicodedata.normalize("NFC", name)
     name = re.sub(r"[^\w .,()\[\]+@'-]", "_", name).strip(" .")
     if not name or name in {".", ".."}:
         raise UnsafeNameError("empty file name")
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
-    ext = ext[:16]
+    ext = ext[:16].rstrip(" ")
     while len((stem + dot + ext).encode("utf-8")) > MAX_NAME_BYTES:
         stem = stem[:-1]
+    if not ext:
+        # No extension (or a cut one of spaces): the name ends with the stem, which a cut may
+        # have left ending in a space or a dot.
+        dot, stem = "", stem.rstrip(" .")
     if not stem:
         raise UnsafeNameError("file name has no stem")
     return stem + dot + ext
@@ -152,6 +160,28 @@ class Storage:
         paths = self.task(task_id)
         paths.upload_dir.mkdir(parents=True, exist_ok=False)
         return paths
+
+    def open_for_reading(self, path: Path) -> BinaryIO:
+        """Open a regular file under the root for reading without following a symbolic link
+        anywhere below the root. Task folders are written by Jobs: a link planted there must
+        not make another process (the API) serve a file from elsewhere, such as its own
+        /proc/self/environ. Raises OSError (FileNotFoundError when it does not exist)."""
+        relative = path.relative_to(self.root)
+        if not relative.parts:
+            raise IsADirectoryError(errno.EISDIR, "the storage root", str(path))
+        folder = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for part in relative.parts[:-1]:
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+                os.close(folder)
+                folder = inner
+            fd = os.open(relative.parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder)
+        finally:
+            os.close(folder)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return os.fdopen(fd, "rb")
 
     def remove_task_dir(self, task_id: str) -> None:
         shutil.rmtree(self.task(task_id).root, ignore_errors=True)

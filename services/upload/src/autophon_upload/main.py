@@ -16,6 +16,7 @@ import autophon_upload
 from autophon_core.config import Settings
 from autophon_core.runtime import Runtime
 from autophon_upload.api.main import api_router
+from autophon_upload.ratelimit import UploadRateLimiter
 
 log = logging.getLogger("autophon.api")
 
@@ -37,6 +38,7 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.upload_limiter = UploadRateLimiter(runtime.settings.api.uploads_per_minute)
     if runtime.settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

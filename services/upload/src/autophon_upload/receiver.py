@@ -83,6 +83,14 @@ class _PartWriter:
         name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
         if filename is None:
+            if name == "files":
+                # Not a file (RFC 7578 names files with filename="..."; a filename* parameter
+                # is not understood): say so rather than report a long form field.
+                raise UploadRejected(
+                    400,
+                    "A part named 'files' has no file name: send each file with "
+                    'filename="..." in its Content-Disposition (curl -F files=@fox.wav).',
+                )
             self._field = (name, bytearray())
             return
         self._open_file(filename)
@@ -137,6 +145,14 @@ def _boundary(request: Request) -> bytes:
     return boundary
 
 
+def _storage_unavailable() -> UploadRejected:
+    return UploadRejected(
+        507,
+        "The server could not store the files (its storage is full or unavailable); "
+        "please try again later.",
+    )
+
+
 def _too_large(limits: ApiConfig) -> UploadRejected:
     megabytes = limits.max_upload_bytes / (1024 * 1024)
     return UploadRejected(413, f"The upload exceeds the limit of {megabytes:.0f} MB.")
@@ -149,7 +165,11 @@ async def receive_upload(request: Request, storage: Storage, limits: ApiConfig) 
         raise _too_large(limits)
     boundary = _boundary(request)
     task_id = new_task_id()
-    upload = ReceivedUpload(task_id=task_id, paths=storage.create_task_dir(task_id))
+    try:
+        upload = ReceivedUpload(task_id=task_id, paths=storage.create_task_dir(task_id))
+    except OSError as exc:  # read-only or full storage
+        storage.remove_task_dir(task_id)
+        raise _storage_unavailable() from exc
     writer = _PartWriter(upload, limits.max_files)
     parser = MultipartParser(boundary, writer.callbacks())  # type: ignore[arg-type]
     try:
@@ -165,11 +185,7 @@ async def receive_upload(request: Request, storage: Storage, limits: ApiConfig) 
         writer.close()
         storage.remove_task_dir(task_id)
         if isinstance(exc, OSError):
-            raise UploadRejected(
-                507,
-                "The server could not store the files (its storage is full or unavailable); "
-                "please try again later.",
-            ) from exc
+            raise _storage_unavailable() from exc
         if isinstance(exc, MultipartParseError):
             raise UploadRejected(
                 400, "The upload could not be read as multipart form data."

@@ -10,6 +10,8 @@ under a temporary name and renamed when complete. The duration is read from the 
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import subprocess
 import tempfile
@@ -46,6 +48,14 @@ def convert_audio(source: Path, dest: Path, *, timeout: float, max_seconds: floa
     name = source.name
     if source.stat().st_size == 0:
         raise BadInputError(f"{name} is empty (0 bytes); upload the recording again.")
+    shortfall = wav_shortfall(source)
+    if shortfall is not None:
+        announced, present = shortfall
+        raise BadInputError(
+            f"{name} is truncated: its header announces {format_duration(announced)} of audio "
+            f"but the file holds only {format_duration(present)}; upload the complete "
+            "recording again."
+        )
     with atomic_path(dest) as tmp, tempfile.TemporaryFile() as stderr:
         command = [
             "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
@@ -70,7 +80,9 @@ def convert_audio(source: Path, dest: Path, *, timeout: float, max_seconds: floa
                 "ordinary audio file, or convert it to WAV and upload it again."
             ) from None
         if result.returncode != 0:
-            reason = _reason(_tail(stderr), source)
+            messages = _tail(stderr)
+            _raise_storage_error(messages, dest)
+            reason = _reason(messages, source)
             raise BadInputError(
                 f"{name} could not be read as audio: {reason}. Check that it plays in an "
                 "audio player, or convert it to WAV and upload it again."
@@ -84,6 +96,44 @@ def convert_audio(source: Path, dest: Path, *, timeout: float, max_seconds: floa
                 "split it into shorter recordings."
             )
     return duration
+
+
+# Sizes that streaming writers put in a WAV header they could not go back and fix.
+_UNKNOWN_SIZES = frozenset({0, 0xFFFFFFFF, 0x7FFFFFFF})
+# A truncated WAV is refused when more than this is missing (seconds).
+TRUNCATION_TOLERANCE_S = 0.1
+
+
+def wav_shortfall(path: Path) -> tuple[float, float] | None:
+    """For a RIFF/WAVE file whose data chunk announces more audio than the file holds (a
+    copy or a recording cut short): (seconds announced, seconds present); else None.
+
+    ffmpeg decodes such a file without an error, so it would pass for a short recording."""
+    size = path.stat().st_size
+    byte_rate = 0
+    with path.open("rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        while True:
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return None
+            kind, length = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if kind == b"fmt ":
+                fmt = handle.read(min(length, 16))
+                if len(fmt) >= 12:
+                    byte_rate = int.from_bytes(fmt[8:12], "little")
+                handle.seek(length - len(fmt) + length % 2, 1)
+            elif kind == b"data":
+                if byte_rate <= 0 or length in _UNKNOWN_SIZES:
+                    return None
+                present = max(0, size - handle.tell())
+                if (length - present) / byte_rate <= TRUNCATION_TOLERANCE_S:
+                    return None
+                return length / byte_rate, present / byte_rate
+            else:
+                handle.seek(length + length % 2, 1)
 
 
 def wav_duration(path: Path) -> float:
@@ -106,6 +156,18 @@ def _tail(handle: IO[bytes]) -> str:
     handle.seek(0, 2)
     handle.seek(max(0, handle.tell() - STDERR_TAIL_BYTES))
     return handle.read().decode("utf-8", errors="replace")
+
+
+# ffmpeg's words for a failure to write the output: the server's fault, not the recording's.
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+
+
+def _raise_storage_error(stderr: str, dest: Path) -> None:
+    """Raise OSError when ffmpeg failed because the output could not be written (the upload
+    worker reports a storage problem, not an unreadable recording)."""
+    for code in _STORAGE_ERRNOS:
+        if os.strerror(code) in stderr:
+            raise OSError(code, os.strerror(code), str(dest))
 
 
 def _reason(stderr: str, source: Path) -> str:

@@ -58,7 +58,10 @@ def parse_textgrid(text: str, source: str) -> Transcript:
     if not data.endswith("\n"):
         data += "\n"
     try:
-        parsed = textgrid_io.parseTextgridStr(data, includeEmptyIntervals=True)
+        if long_format:
+            parsed = textgrid_io.parseTextgridStr(data, includeEmptyIntervals=True)
+        else:
+            parsed = _parse_short_format(body)
         xmax = float(parsed["xmax"])
         raw_tiers = list(parsed["tiers"])
     except _PARSE_FAILURES:
@@ -67,6 +70,55 @@ def parse_textgrid(text: str, source: str) -> Transcript:
             "again with Save as text file."
         ) from None
     return check_transcript(_to_transcript(raw_tiers, xmax, source))
+
+
+_TOKEN_RE = re.compile(r'"((?:[^"]|"")*)"|(\S+)')
+
+
+def _parse_short_format(body: str) -> dict[str, Any]:
+    """The short text format read as Praat reads it, one value after the other (praatio's
+    reader splits the file at every "IntervalTier" it finds, labels included, and silently
+    drops tiers). Returns praatio's dict shape; raises ValueError or IndexError when the
+    values do not fit the format."""
+    tokens = [
+        (match[1].replace('""', '"'), True) if match[1] is not None else (match[2], False)
+        for match in _TOKEN_RE.finditer(body)
+    ]
+    position = 0
+
+    def take(text: bool = False) -> str:
+        nonlocal position
+        value, quoted = tokens[position]
+        position += 1
+        if quoted != text:
+            raise ValueError(f"expected {'a text' if text else 'a number'}, got {value[:20]!r}")
+        return value
+
+    parsed: dict[str, Any] = {"xmin": float(take()), "xmax": float(take()), "tiers": []}
+    flag = take()
+    if flag == "<absent>":
+        count = 0
+    elif flag == "<exists>":
+        count = int(take())
+    else:
+        raise ValueError(f"expected <exists> or <absent>, got {flag[:20]!r}")
+    for _ in range(count):
+        kind, name = take(text=True), take(text=True)
+        if kind not in ("IntervalTier", "TextTier"):
+            raise ValueError(f"unknown tier class {kind[:20]!r}")
+        xmin, xmax, size = float(take()), float(take()), int(take())
+        entries: list[tuple[Any, ...]] = []
+        for _ in range(size):
+            if kind == "IntervalTier":
+                entries.append((float(take()), float(take()), take(text=True)))
+            else:
+                entries.append((float(take()), take(text=True)))
+        parsed["tiers"].append(
+            {"class": kind, "name": name, "xmin": xmin, "xmax": xmax, "entries": entries}
+        )
+    if position != len(tokens):
+        raise ValueError("unexpected values after the last tier")
+    return parsed
 
 
 def _strip_header(text: str, source: str) -> tuple[str, int]:

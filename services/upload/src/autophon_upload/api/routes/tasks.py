@@ -6,19 +6,24 @@ import asyncio
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from autophon_core.models import TaskStatus
-from autophon_upload.api.deps import OwnerDep, QueueDep, RuntimeDep, TaskDep
+from autophon_upload.api.deps import OwnerDep, QueueDep, RuntimeDep, TaskDep, UploadLimitDep
 from autophon_upload.receiver import UploadRejected, receive_upload
 from autophon_upload.schemas import Message, TaskList, TaskPublic
 from autophon_upload.submission import SubmissionError, check_submission
+
+log = logging.getLogger("autophon.api")
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
@@ -46,6 +51,7 @@ _UPLOAD_BODY: dict[str, Any] = {
         },
     }
 }
+_EVENT_ID_RE = re.compile(r"[0-9]{1,18}")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Message},
     401: {"model": Message},
@@ -58,16 +64,25 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskPublic,
-    responses={**_ERRORS, 413: {"model": Message}, 507: {"model": Message}},
+    responses={
+        **_ERRORS,
+        413: {"model": Message},
+        429: {"model": Message, "description": "Too many uploads from this address"},
+        507: {"model": Message},
+    },
     openapi_extra=_UPLOAD_BODY,
     summary="Upload recordings and transcripts; creates a task",
 )
-async def create_task(request: Request, runtime: RuntimeDep, owner: OwnerDep) -> TaskPublic:
+async def create_task(
+    request: Request, runtime: RuntimeDep, owner: OwnerDep, _limit: UploadLimitDep
+) -> TaskPublic:
     settings = runtime.settings
     try:
         upload = await receive_upload(request, runtime.storage, settings.api)
     except UploadRejected as exc:
-        raise HTTPException(exc.status_code, exc.detail) from None
+        # The rest of the body may be unread: close the connection after the answer, or the
+        # server would go on reading (and discarding) an oversize upload to its end.
+        raise HTTPException(exc.status_code, exc.detail, headers={"Connection": "close"}) from None
     try:
         language, engine = await run_in_threadpool(check_submission, upload, settings)
         task = await run_in_threadpool(
@@ -128,9 +143,19 @@ def read_task(task: TaskDep) -> TaskPublic:
     response_class=StreamingResponse,
     summary="Server-Sent Events: one event per status change, closing after a final state",
 )
-async def task_events(task: TaskDep, runtime: RuntimeDep, request: Request) -> StreamingResponse:
-    last_id = request.headers.get("last-event-id", "0")
-    after = int(last_id) if last_id.isdigit() else 0
+async def task_events(
+    task: TaskDep,
+    runtime: RuntimeDep,
+    request: Request,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="Resume after this event id (what reconnecting clients send)."),
+    ] = None,
+) -> StreamingResponse:
+    # Anything but a plain event id (a browser sends back the ids it got) starts from the
+    # beginning; an id of thousands of digits or beyond 64 bits must not reach int() or SQL.
+    last_id = last_event_id or ""
+    after = int(last_id) if _EVENT_ID_RE.fullmatch(last_id) else 0
     return StreamingResponse(
         _event_stream(runtime, task.id, after, request),
         media_type="text/event-stream",
@@ -163,6 +188,13 @@ async def _event_stream(
             task = await run_in_threadpool(runtime.queue.get, task_id)
             if task is None:
                 return
+            if TaskStatus(task.status).final:
+                # A client resuming after the last event (as EventSource does once the stream
+                # closes): nothing more will come. A final event recorded since the query
+                # above is sent first.
+                if not await run_in_threadpool(runtime.queue.events, task_id, after):
+                    return
+                continue
         if await request.is_disconnected():
             return
         await run_in_threadpool(hub.wait, "events", sequence, poll)
@@ -171,7 +203,7 @@ async def _event_stream(
 
 @router.get(
     "/{task_id}/result",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={
         **_ERRORS,
         409: {"model": Message},
@@ -179,18 +211,37 @@ async def _event_stream(
     },
     summary="The result: one TextGrid per recording, missing_words.txt and README.txt",
 )
-def task_result(task: TaskDep, runtime: RuntimeDep) -> FileResponse:
+def task_result(task: TaskDep, runtime: RuntimeDep) -> StreamingResponse:
     if task.status != TaskStatus.COMPLETED:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"The task is {task.status}; its result can be downloaded once it is completed.",
         )
-    path = runtime.storage.task(task.id).result_zip
-    if not path.exists():
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, "The result of this task is no longer stored."
-        )
-    return FileResponse(path, media_type="application/zip", filename=f"autophon-{task.id}.zip")
+    gone = HTTPException(status.HTTP_404_NOT_FOUND, "The result of this task is no longer stored.")
+    try:
+        # Served from the file opened here, never by path again: a symbolic link planted in
+        # the task folder (by a compromised Job) is refused, not followed.
+        handle = runtime.storage.open_for_reading(runtime.storage.task(task.id).result_zip)
+    except FileNotFoundError:
+        raise gone from None
+    except OSError as exc:
+        log.warning("result not served", extra={"task_id": task.id, "error": str(exc)})
+        raise gone from None
+    size = os.fstat(handle.fileno()).st_size
+    return StreamingResponse(
+        _read_chunks(handle),
+        media_type="application/zip",
+        headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="autophon-{task.id}.zip"',
+        },
+    )
+
+
+def _read_chunks(handle: BinaryIO, size: int = 256 * 1024) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(size):
+            yield chunk
 
 
 @router.delete(
