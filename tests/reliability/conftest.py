@@ -1,5 +1,5 @@
 """Fixtures of the reliability tests: a pipeline of real processes, and the figures each test
-reports (printed at the end of the run; copied into RELIABILITY.md)."""
+reports (printed at the end of the run; copied into the README's Reliability section)."""
 
 from __future__ import annotations
 
