@@ -109,3 +109,18 @@ def test_sigterm_hands_back_the_task_at_once(runtime: Runtime, db_url: str, tmp_
     assert worker.wait(timeout=30) == 0
     task = runtime.queue.get(task_id)
     assert task is not None and task.lease_owner is None and task.attempts == 0
+
+
+def test_a_failing_periodic_action_does_not_stop_the_worker() -> None:
+    from autophon_core.worker import Ticker
+
+    calls: list[int] = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise ValueError("not a task id: 'x'")
+
+    ticker = Ticker(0.0, broken)
+    ticker.tick()
+    ticker.tick()
+    assert len(calls) == 2

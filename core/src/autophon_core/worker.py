@@ -146,8 +146,9 @@ class Ticker:
             self._next = now + self._interval
             try:
                 self._action()
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("periodic action failed", extra={"error": str(exc)})
+            except Exception:
+                # Housekeeping must never end the worker's claim loop.
+                log.exception("periodic action failed")
 
 
 # A handler processes one claimed task (given with the claiming worker's id) and records its
