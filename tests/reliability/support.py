@@ -20,7 +20,7 @@ import time
 import wave
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -597,3 +597,40 @@ def serving(runtime: Runtime) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def praat_string(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def long_textgrid(
+    tiers: Sequence[tuple[str, Sequence[tuple[float, float, str]]]], xmax: float
+) -> str:
+    """A long-format Praat TextGrid, written by hand (so tests can make what praatio won't)."""
+    lines = [
+        'File type = "ooTextFile"',
+        'Object class = "TextGrid"',
+        "",
+        "xmin = 0",
+        f"xmax = {xmax}",
+        "tiers? <exists>" if tiers else "tiers? <absent>",
+        f"size = {len(tiers)}",
+        "item []:",
+    ]
+    for number, (name, intervals) in enumerate(tiers, 1):
+        lines += [
+            f"    item [{number}]:",
+            '        class = "IntervalTier"',
+            f"        name = {praat_string(name)}",
+            "        xmin = 0",
+            f"        xmax = {xmax}",
+            f"        intervals: size = {len(intervals)}",
+        ]
+        for index, (start, end, label) in enumerate(intervals, 1):
+            lines += [
+                f"        intervals [{index}]:",
+                f"            xmin = {start}",
+                f"            xmax = {end}",
+                f"            text = {praat_string(label)}",
+            ]
+    return "\n".join(lines) + "\n"  # fmt: skip

@@ -54,33 +54,7 @@ class Case:
 
 
 def textgrid(tiers: dict[str, list[tuple[float, float, str]]], xmax: float = 3.4) -> bytes:
-    lines = [
-        'File type = "ooTextFile"',
-        'Object class = "TextGrid"',
-        "",
-        "xmin = 0",
-        f"xmax = {xmax}",
-        "tiers? <exists>" if tiers else "tiers? <absent>",
-        f"size = {len(tiers)}",
-        "item []:",
-    ]
-    for number, (name, intervals) in enumerate(tiers.items(), 1):
-        lines += [
-            f"    item [{number}]:",
-            '        class = "IntervalTier"',
-            f'        name = "{name}"',
-            "        xmin = 0",
-            f"        xmax = {xmax}",
-            f"        intervals: size = {len(intervals)}",
-        ]
-        for index, (start, end, text) in enumerate(intervals, 1):
-            lines += [
-                f"        intervals [{index}]:",
-                f"            xmin = {start}",
-                f"            xmax = {end}",
-                f'            text = "{text}"',
-            ]
-    return ("\n".join(lines) + "\n").encode()
+    return support.long_textgrid(list(tiers.items()), xmax).encode()
 
 
 def zip_with_symlink() -> bytes:

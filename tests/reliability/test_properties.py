@@ -37,6 +37,8 @@ from autophon_upload.processing.tables import parse_table
 from autophon_upload.processing.textgrids import parse_textgrid
 from autophon_upload.processing.transcripts import parse_plain, write_textgrid
 
+from . import support
+
 pytestmark = pytest.mark.reliability
 
 # --- safe_name ---------------------------------------------------------------------------
@@ -103,40 +105,6 @@ def check_transcript_invariants(transcript: Transcript) -> None:
             assert before.end <= after.start + EPSILON, (before, after)
 
 
-def praat_string(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
-
-
-def long_textgrid(tiers: list[tuple[str, list[tuple[float, float, str]]]], xmax: float) -> str:
-    lines = [
-        'File type = "ooTextFile"',
-        'Object class = "TextGrid"',
-        "",
-        "xmin = 0",
-        f"xmax = {xmax}",
-        "tiers? <exists>",
-        f"size = {len(tiers)}",
-        "item []:",
-    ]
-    for number, (name, intervals) in enumerate(tiers, 1):
-        lines += [
-            f"    item [{number}]:",
-            '        class = "IntervalTier"',
-            f"        name = {praat_string(name)}",
-            "        xmin = 0",
-            f"        xmax = {xmax}",
-            f"        intervals: size = {len(intervals)}",
-        ]
-        for index, (start, end, text) in enumerate(intervals, 1):
-            lines += [
-                f"        intervals [{index}]:",
-                f"            xmin = {start}",
-                f"            xmax = {end}",
-                f"            text = {praat_string(text)}",
-            ]
-    return "\n".join(lines) + "\n"  # fmt: skip
-
-
 interval_lists = st.lists(st.tuples(times, times, words), max_size=6)
 tier_lists = st.lists(st.tuples(tier_names, interval_lists), min_size=0, max_size=3)
 
@@ -147,7 +115,7 @@ def test_textgrid_reader_returns_a_checked_transcript_or_names_the_file(
     tiers: list[tuple[str, list[tuple[float, float, str]]]], xmax: float
 ) -> None:
     try:
-        transcript = parse_textgrid(long_textgrid(tiers, xmax), "talk.TextGrid")
+        transcript = parse_textgrid(support.long_textgrid(tiers, xmax), "talk.TextGrid")
     except BadInputError as exc:
         assert str(exc).startswith("talk.TextGrid"), str(exc)
         return
@@ -242,7 +210,7 @@ def test_what_the_upload_worker_writes_the_runner_reads_back(
     """Any TextGrid transcript the upload worker accepts reaches the runner intact: the same
     speaker tiers (by name, in order) and the same utterances."""
     try:
-        transcript = parse_textgrid(long_textgrid(tiers, 30.0), "talk.TextGrid")
+        transcript = parse_textgrid(support.long_textgrid(tiers, 30.0), "talk.TextGrid")
         fitted = fit_to_duration(transcript, duration, "talk.wav", lambda _: None)
     except BadInputError:
         return  # refused with a message (no text, no text within the recording...)
