@@ -4,11 +4,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: `make run` installs the runtime only; the test tools come with `make test`.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 APT_PACKAGES := ffmpeg sox espeak-ng
 
-.PHONY: help install system-deps run test test-pg lint format typecheck bench soak images chart e2e clean
+.PHONY: help install install-runtime system-deps run test test-pg lint format typecheck bench soak images chart e2e clean
 
 help:
 	@echo "make run    - start AutoPhon locally (SQLite, ./.autophon, built-in engine) and print the URL"
@@ -27,15 +29,21 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $(RUNTIME_STAMP)
+
+$(TEST_STAMP): $(RUNTIME_STAMP)
 	$(BIN)/pip install -q -e '.[test]'
-	touch $(STAMP)
+	touch $(TEST_STAMP)
 
-install: system-deps $(STAMP)
+install-runtime: system-deps $(RUNTIME_STAMP)
 
-run: install
+install: install-runtime $(TEST_STAMP)
+
+run: install-runtime
 	$(BIN)/autophon local
 
 test: install

@@ -16,10 +16,8 @@ from autophon_core.config import DatabaseConfig, Settings
 from autophon_core.db import make_engine
 from autophon_core.migrate import upgrade
 from autophon_core.runtime import Runtime
-from autophon_core.testing import make_settings
+from autophon_core.testing import SAMPLES, make_settings
 
-REPO_ROOT = Path(__file__).resolve().parent
-SAMPLES = Path(os.environ.get("AUTOPHON_SAMPLES", REPO_ROOT.parent / "shared" / "samples"))
 # The PostgreSQL server the tests use; a database is created in it per test.
 PG_ADMIN_URL = os.environ.get(
     "AUTOPHON_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

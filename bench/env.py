@@ -12,14 +12,13 @@ from typing import Any
 import yaml
 
 from autophon_core.config import Settings
+from autophon_core.testing import SAMPLES
 from bench.databases import PostgresServer
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # The same server the tests use (a user allowed to create databases).
 PG_ADMIN_URL = os.environ.get(
     "AUTOPHON_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-SAMPLES = Path(os.environ.get("AUTOPHON_SAMPLES", REPO_ROOT.parent / "shared" / "samples"))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ Environment:
     AUTOPHON_E2E_TAG           image tag (default the chart's appVersion)
     AUTOPHON_E2E_NAMESPACE     namespace to install into (default a fresh autophon-e2e-xxxxxx)
     AUTOPHON_E2E_KEEP=1        leave the release and namespace behind for debugging
-    AUTOPHON_SAMPLES           the sample recordings (default ../shared/samples)
+    AUTOPHON_SAMPLES           the sample recordings (default tests/fixtures/samples)
 """
 
 from __future__ import annotations

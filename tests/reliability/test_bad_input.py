@@ -10,8 +10,10 @@ upload path together, the way users send them.
 from __future__ import annotations
 
 import io
+import re
 import socket
 import stat
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -293,6 +295,25 @@ def test_every_bad_input_is_answered_clearly_and_good_tasks_still_succeed(
     )
 
 
+def read_response(connection: socket.socket, seconds: float = 30.0) -> bytes:
+    """One whole HTTP response: its headers and the body its Content-Length announces, or
+    everything until the server closes; however the bytes happen to arrive."""
+    deadline = time.monotonic() + seconds
+    data = b""
+    while time.monotonic() < deadline:
+        head, separator, rest = data.partition(b"\r\n\r\n")
+        if separator:
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            if length and len(rest) >= int(length.group(1)):
+                return data
+        connection.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = connection.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    raise AssertionError(f"no complete response within {seconds} s: {data!r}")
+
+
 def test_an_oversize_body_is_refused_while_it_is_being_sent(
     sqlite_url: str, tmp_path: Path, samples: Path
 ) -> None:
@@ -321,7 +342,7 @@ def test_an_oversize_body_is_refused_while_it_is_being_sent(
                     b"Content-Type: multipart/form-data; boundary=XyZ\r\n"
                     b"Content-Length: 2097152\r\n\r\n"
                 )
-                answer = connection.recv(65536)
+                answer = read_response(connection)
             assert answer.startswith(b"HTTP/1.1 413") and b"exceeds the limit" in answer
             try:
                 streamed = httpx.post(

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from autophon_core.config import Settings
+
+# The sample recordings the tests and benchmarks use, committed with the repository (see its
+# README.md); AUTOPHON_SAMPLES points elsewhere. The only place that knows where they are.
+SAMPLES = Path(
+    os.environ.get("AUTOPHON_SAMPLES")
+    or Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "samples"
+)
 
 
 def make_settings(db_url: str, root: Path, **overrides: object) -> Settings:

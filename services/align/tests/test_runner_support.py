@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import wave
@@ -24,9 +23,7 @@ from autophon_core.config import (
 from autophon_core.lexicon import normalise_words
 from autophon_core.storage import Storage, TaskPaths
 from autophon_core.taskfiles import Manifest, ManifestFile
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SAMPLES = Path(os.environ.get("AUTOPHON_SAMPLES", REPO_ROOT.parent / "shared" / "samples"))
+from autophon_core.testing import SAMPLES
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Audio conversion with the real ffmpeg, on the shared samples and on hostile files."""
+"""Audio conversion with the real ffmpeg, on the sample recordings and on hostile files."""
 
 from __future__ import annotations
 
@@ -11,13 +11,8 @@ import pytest
 
 from autophon_upload.processing import BadInputError, convert_audio
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 TIMEOUT = 60.0
 
-
-@pytest.fixture
-def samples() -> Path:
-    return Path(os.environ.get("AUTOPHON_SAMPLES", REPO_ROOT.parent / "shared" / "samples"))
 
 
 def soxi_seconds(path: Path) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import wave
@@ -17,15 +16,10 @@ from autophon_core.storage import Storage, TaskPaths
 from autophon_core.taskfiles import Manifest
 from autophon_upload.processing import BadInputError, prepare_task
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 TASK_ID = "0123456789abcdef0123456789abcdef"
 SETTINGS = Settings()
 ENGLISH = SETTINGS.language("eng")
 
-
-@pytest.fixture
-def samples() -> Path:
-    return Path(os.environ.get("AUTOPHON_SAMPLES", REPO_ROOT.parent / "shared" / "samples"))
 
 
 @pytest.fixture

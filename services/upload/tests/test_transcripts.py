@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -26,14 +25,6 @@ from autophon_upload.processing.intervals import (
 from autophon_upload.processing.tables import parse_master_table, parse_table, table_kind
 from autophon_upload.processing.textgrids import parse_textgrid, read_textgrid
 from autophon_upload.processing.transcripts import parse_plain, read_transcript, write_textgrid
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def samples() -> Path:
-    return Path(os.environ.get("AUTOPHON_SAMPLES", REPO_ROOT.parent / "shared" / "samples"))
-
 
 SHORT = """File type = "ooTextFile"
 Object class = "TextGrid"
