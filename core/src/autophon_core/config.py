@@ -150,15 +150,51 @@ class AlignmentConfig(Section):
 
 
 class LanguageConfig(Section):
+    # ISO 639-3 code (eng, dan, nob, swe...); common aliases of known codes are built in
+    # (autophon_core.languages).
     code: str
     name: str
     engine: str
     # Engine-specific assets: acoustic model, dictionary, G2P model... (paths or model names).
     assets: dict[str, str] = {}
+    # More names an upload may use for this language, besides the built-in ones.
+    aliases: list[str] = []
+    # How the language is aligned and how exact to expect it (API and README.txt).
+    about: str = ""
 
+
+_CROSS_LANGUAGE = (
+    "Built-in engine, cross-language: pronunciations from espeak-ng ({voice}) in {name} IPA, "
+    "timed with the US-English acoustic model through AutoPhon's IPA-to-English phone "
+    "mapping. Word boundaries: on clear connected speech most are within 50 ms; phone "
+    "boundaries are rougher than with a model trained on {name}. Phone labels: IPA."
+)
 
 DEFAULT_LANGUAGES = [
-    LanguageConfig(code="eng", name="English (US, built-in)", engine="pocketsphinx"),
+    LanguageConfig(
+        code="eng",
+        name="English (US, built-in)",
+        engine="pocketsphinx",
+        about=(
+            "Built-in engine: pocketsphinx with its US-English acoustic model and CMUdict "
+            "(espeak-ng guesses for other words). Word boundaries: on clear connected speech "
+            "about 4 in 5 within 20 ms. Phone labels: ARPAbet, and IPA in <stem>_IPA.TextGrid."
+        ),
+    ),
+    *[
+        LanguageConfig(
+            code=code,
+            name=f"{name} (built-in, cross-language)",
+            engine="pocketsphinx",
+            assets={"espeak_voice": voice, "phone_set": "ipa"},
+            about=_CROSS_LANGUAGE.format(voice=voice, name=name),
+        )
+        for code, name, voice in (
+            ("dan", "Danish", "da"),
+            ("nob", "Norwegian Bokmål", "nb"),
+            ("swe", "Swedish", "sv"),
+        )
+    ],
 ]
 
 

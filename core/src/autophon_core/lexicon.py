@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from autophon_core.config import LanguageConfig
+from autophon_core.languages import phone_set
 
 # A word: letters/digits with apostrophes or hyphens inside ("don't", "o'clock", "well-known").
 _WORD_RE = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
@@ -100,10 +101,11 @@ def pocketsphinx_model_dir() -> Path:
 
 def dictionary_path(language: LanguageConfig) -> Path | None:
     """The language's pronunciation dictionary: ``assets.dictionary`` if set; the pocketsphinx
-    engine defaults to the CMUdict it ships with."""
+    engine defaults to the CMUdict it ships with for English (ARPAbet) languages, and to none
+    for the cross-language (IPA) ones, whose pronunciations come from espeak-ng."""
     if "dictionary" in language.assets:
         return Path(language.assets["dictionary"])
-    if language.engine == "pocketsphinx":
+    if language.engine == "pocketsphinx" and phone_set(language) == "arpabet":
         return pocketsphinx_model_dir() / "cmudict-en-us.dict"
     return None
 

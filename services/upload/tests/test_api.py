@@ -72,7 +72,11 @@ def test_duplicate_names_are_refused_and_nothing_is_kept(
 def test_unknown_language_is_refused(client: TestClient, samples: Path) -> None:
     response = client.post("/api/v1/tasks", files=fox_files(samples), data={"language": "xx"})
     assert response.status_code == 400
-    assert response.json()["detail"] == "Unknown language 'xx'; available: eng."
+    assert response.json()["detail"] == (
+        "Unknown language 'xx'; available: eng (English (US, built-in)), dan (Danish (built-in, "
+        "cross-language)), nob (Norwegian Bokmål (built-in, cross-language)), swe (Swedish "
+        "(built-in, cross-language))."
+    )
 
 
 def test_oversize_upload_is_refused_while_streaming(
@@ -139,6 +143,27 @@ def test_events_stream_status_changes_and_close_after_final(
     assert [e["status"] for e in events] == ["uploading", "cancelled"]
 
 
+@pytest.mark.parametrize(
+    ("given", "code"),
+    [
+        ("dan", "dan"),
+        ("da", "dan"),
+        ("Danish", "dan"),
+        ("nor", "nob"),
+        ("no", "nob"),
+        ("nb", "nob"),
+        ("sv", "swe"),
+        ("SWE", "swe"),
+    ],
+)
+def test_language_aliases_are_accepted(
+    client: TestClient, samples: Path, given: str, code: str
+) -> None:
+    response = client.post("/api/v1/tasks", files=fox_files(samples), data={"language": given})
+    assert response.status_code == 202, response.text
+    assert response.json()["language"] == code
+
+
 def test_unknown_task_is_404(client: TestClient) -> None:
     response = client.get("/api/v1/tasks/" + "0" * 32)
     assert response.status_code == 404
@@ -146,14 +171,13 @@ def test_unknown_task_is_404(client: TestClient) -> None:
 
 
 def test_languages_health_and_metrics(client: TestClient) -> None:
-    assert client.get("/api/v1/languages").json() == [
-        {
-            "code": "eng",
-            "name": "English (US, built-in)",
-            "engines": ["pocketsphinx"],
-            "default_engine": "pocketsphinx",
-        }
-    ]
+    languages = {lang["code"]: lang for lang in client.get("/api/v1/languages").json()}
+    assert list(languages) == ["eng", "dan", "nob", "swe"]
+    assert languages["eng"]["engines"] == ["pocketsphinx"]
+    assert {"nor", "no", "nb", "norwegian"} <= set(languages["nob"]["aliases"])
+    assert {"da", "danish"} <= set(languages["dan"]["aliases"])
+    assert "cross-language" in languages["swe"]["alignment"]
+    assert "espeak-ng" in languages["swe"]["alignment"]
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").json() == {"detail": "ready"}
     metrics = client.get("/metrics").text

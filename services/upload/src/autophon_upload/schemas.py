@@ -66,10 +66,15 @@ class TaskList(BaseModel):
 
 
 class LanguagePublic(BaseModel):
+    # ISO 639-3 code.
     code: str
     name: str
+    # Other names accepted as `language` on upload (ISO 639-1 code, names...).
+    aliases: list[str]
     engines: list[str]
     default_engine: str
+    # How the language is aligned and how exact to expect it.
+    alignment: str
 
 
 class Message(BaseModel):

@@ -4,6 +4,7 @@ and the file names pair up. Anything that needs the files' contents is the worke
 from __future__ import annotations
 
 from autophon_core.config import Settings
+from autophon_core.languages import resolve_language
 from autophon_upload.processing import (
     BadInputError,
     FileKind,
@@ -21,11 +22,10 @@ class SubmissionError(ValueError):
 def choose_language(fields: dict[str, str], settings: Settings) -> tuple[str, str]:
     """The task's (language, engine): the form's choices, else the configured defaults."""
     code = fields.get("language") or settings.default_language
-    try:
-        language = settings.language(code)
-    except KeyError:
-        known = ", ".join(lang.code for lang in settings.languages)
-        raise SubmissionError(f"Unknown language {code[:40]!r}; available: {known}.") from None
+    language = resolve_language(code, settings.languages)
+    if language is None:
+        known = ", ".join(f"{lang.code} ({lang.name})" for lang in settings.languages)
+        raise SubmissionError(f"Unknown language {code[:40]!r}; available: {known}.")
     engine = fields.get("engine") or language.engine
     if engine != language.engine:
         raise SubmissionError(
