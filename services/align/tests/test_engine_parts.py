@@ -22,6 +22,7 @@ from autophon_align.engines.base import (
     EngineUnavailable,
 )
 from autophon_align.engines.espeak import espeak_pronunciations
+from autophon_align.engines.ipa import ipa_labels_for
 from autophon_align.engines.pocketsphinx import PocketsphinxEngine
 from autophon_align.engines.process import run_tool, tail_lines
 from autophon_align.engines.pronunciations import Source, build_task_lexicon
@@ -126,6 +127,7 @@ def test_pronunciation_precedence() -> None:
         user=user,
         guess=guess,
         to_engine=engine.engine_phones,
+        to_ipa=ipa_labels_for("arpabet"),
     )
     assert asked == [["qqq", "zorblax"]]
     assert lexicon.entries["the"].source is Source.DICTIONARY
@@ -135,6 +137,9 @@ def test_pronunciation_precedence() -> None:
     assert lexicon.missing == ["blorp", "qqq", "zorblax"]
     assert lexicon.unpronounceable == ["qqq"]
     assert lexicon.guessed() == ["zorblax"]
+    assert lexicon.entries["zorblax"].ipa == [["z", "ɔ", "ɹ", "b", "l", "æ", "k", "s"]]
+    assert lexicon.ipa_labels("fox", ["F", "AO", "K", "S"]) == ["f", "ɔ", "k", "s"]
+    assert lexicon.ipa_labels("fox", ["F", "AA", "K", "S"]) is None
 
 
 def test_pocketsphinx_phones() -> None:

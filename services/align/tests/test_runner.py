@@ -66,16 +66,28 @@ def test_plain_transcript(tmp_path: Path) -> None:
     assert [(f.name, f.words, f.missing_words) for f in result.files] == [("fox.wav", 9, 0)]
 
     grids = result_textgrids(task)
-    assert set(grids) == {"fox.TextGrid"}
+    assert set(grids) == {"fox.TextGrid", "fox_IPA.TextGrid"}
     grid = grids["fox.TextGrid"]
     assert grid.tierNames == ("words", "phones")
     assert grid.maxTimestamp == pytest.approx(wav_seconds(sample("fox.wav")), abs=1e-6)
     expected = normalise_words(sample("fox.txt").read_text(encoding="utf-8"))
     assert [label for _, _, label in labelled(grid, "words")] == expected
     assert_well_formed(grid, "words", "phones")
+    # The IPA TextGrid: the same intervals, the phones through the ARPAbet-to-IPA table.
+    ipa = grids["fox_IPA.TextGrid"]
+    assert ipa.tierNames == grid.tierNames
+    assert labelled(ipa, "words") == labelled(grid, "words")
+    arpabet, in_ipa = labelled(grid, "phones"), labelled(ipa, "phones")
+    assert [(a, b) for a, b, _ in arpabet] == [(a, b) for a, b, _ in in_ipa]
+    assert [label for _, _, label in in_ipa][:5] == ["ð", "ʌ", "k", "w", "ɪ"]  # noqa: RUF001
 
     with zipfile.ZipFile(task.paths.result_zip) as archive:
-        assert sorted(archive.namelist()) == ["README.txt", "fox.TextGrid", "missing_words.txt"]
+        assert sorted(archive.namelist()) == [
+            "README.txt",
+            "fox.TextGrid",
+            "fox_IPA.TextGrid",
+            "missing_words.txt",
+        ]
     readme = zip_text(task, "README.txt")
     assert "pocketsphinx 5." in readme and "espeak-ng" in readme and "autophon" in readme
     # No temporary files are left beside the result, and the work folder is gone.

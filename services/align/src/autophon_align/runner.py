@@ -20,7 +20,7 @@ import wave
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path, PurePosixPath
@@ -28,6 +28,7 @@ from types import FrameType
 from typing import Any
 
 from autophon_align.engines import UnknownEngineError, create_engine
+from autophon_align.engines.arpabet import arpabet_to_ipa
 from autophon_align.engines.audio import wav_duration
 from autophon_align.engines.base import (
     ENGINE_LOG_NAME,
@@ -37,24 +38,29 @@ from autophon_align.engines.base import (
     EngineInputError,
     EngineTimeout,
     EngineUnavailable,
+    Interval,
     Utterance,
 )
 from autophon_align.engines.espeak import espeak_pronunciations, espeak_version
+from autophon_align.engines.ipa import ipa_labels_for
 from autophon_align.engines.process import Deadline, tail_lines
 from autophon_align.engines.pronunciations import (
     TaskLexicon,
     build_task_lexicon,
     missing_words_text,
 )
+from autophon_align.language_check import LanguageCheck, check_language
 from autophon_align.textgrids import TextGridError, read_utterances, write_alignment
 from autophon_core.config import LanguageConfig, Settings
-from autophon_core.lexicon import DictionaryError, Lexicon, read_dictionary
+from autophon_core.languages import alignment_description, phone_set
+from autophon_core.lexicon import DictionaryError, Lexicon, dictionary_path, read_dictionary
 from autophon_core.storage import Storage, TaskPaths, atomic_path, atomic_write_bytes
 from autophon_core.taskfiles import ExitCode, Manifest, ManifestFile, ResultFile, RunResult
 
 LOG = logging.getLogger("autophon.runner")
 # An aligned word may overhang its utterance by this much (s) before it counts as outside.
 TOLERANCE = 0.02
+IPA_SUFFIX = "_IPA.TextGrid"
 
 
 class TaskFailure(Exception):
@@ -75,6 +81,11 @@ class Recording:
     speakers: list[str]
     # "<original stem>.TextGrid", the name inside result.zip.
     result_name: str
+
+    @property
+    def ipa_result_name(self) -> str:
+        """ "<original stem>_IPA.TextGrid": the same alignment with the phones in IPA."""
+        return self.result_name.removesuffix(".TextGrid") + IPA_SUFFIX
 
 
 def run_task(task_id: str, settings: Settings) -> int:
@@ -104,6 +115,7 @@ class TaskRun:
         self.settings = settings
         self.task_id = paths.task_id
         self.warnings: list[str] = []
+        self.language_check = LanguageCheck([], None, "the task's language")
         self.engine_seconds = 0.0
         self.logs: list[Path] = []
 
@@ -147,6 +159,7 @@ class TaskRun:
 
     def _align_task(self, result: RunResult) -> RunResult:
         manifest = self._manifest()
+        self.warnings.extend(manifest.warnings)
         language = self._language(manifest)
         engine = self._engine(manifest.engine, language)
         result.engine, result.engine_version = engine.name, engine.version()
@@ -265,6 +278,7 @@ class TaskRun:
                 user=user,
                 guess=self._guesser(engine, language, deadline),
                 to_engine=engine.engine_phones,
+                to_ipa=ipa_labels_for(phone_set(language)),
             )
         except EngineError as exc:
             raise _failure(exc, "while finding pronunciations") from exc
@@ -278,8 +292,13 @@ class TaskRun:
             if engine.requires_full_lexicon:
                 raise TaskFailure(message, ExitCode.BAD_INPUT)
             self.warnings.append(message)
+        has_dictionary = dictionary_path(language) is not None
+        self.language_check = check_language(
+            words, set(lexicon.missing), language, self.settings.languages, has_dictionary
+        )
+        self.warnings.extend(self.language_check.warnings)
         guessed = lexicon.guessed()
-        if guessed:
+        if guessed and has_dictionary:
             self.warnings.append(
                 f"{len(guessed)} word(s) not in the dictionary were aligned with pronunciations "
                 f"guessed by espeak-ng ({', '.join(guessed[:20])}); check them in "
@@ -315,6 +334,7 @@ class TaskRun:
                 timeout=deadline.remaining(),
                 voice=language.assets.get("espeak_voice", "en-us"),
                 command=language.assets.get("espeak_command", "espeak-ng"),
+                phone_set=phone_set(language),
             )
 
         return guess
@@ -392,8 +412,10 @@ class TaskRun:
             kept.extend(inside)
         if not kept:
             raise TaskFailure(
-                f"Nothing in {recording.file.name} could be aligned: check that the transcript "
-                f"{recording.file.transcript} matches the recording.",
+                f"Nothing in {recording.file.name} could be aligned: the language or the "
+                f"transcript may be wrong. Check that the transcript "
+                f"{recording.file.transcript} matches the recording, "
+                f"{self.language_check.hint()}.",
                 ExitCode.BAD_INPUT,
             )
         return kept
@@ -414,6 +436,15 @@ class TaskRun:
                 path, words, recording.speakers, recording.duration, recording.file.plain
             )
             members.append((recording.result_name, path))
+            ipa_path = path.with_name(path.stem + IPA_SUFFIX)
+            write_alignment(
+                ipa_path,
+                [_in_ipa(word, lexicon) for word in words],
+                recording.speakers,
+                recording.duration,
+                recording.file.plain,
+            )
+            members.append((recording.ipa_result_name, ipa_path))
         missing = self.paths.output_dir / "missing_words.txt"
         missing.write_text(missing_words_text(lexicon, language.name), encoding="utf-8")
         readme = self.paths.output_dir / "README.txt"
@@ -446,19 +477,22 @@ class TaskRun:
             f"Task: {manifest.task_id}",
             f"Finished: {datetime.now(UTC).isoformat(timespec='seconds')}",
             f"Language: {language.name} ({language.code})",
+            f"How it is aligned: {alignment_description(language)}",
             f"Engine: {engine.describe()}",
             f"Versions: {', '.join(versions)}",
             "",
-            "Files (one TextGrid per recording, with the recording's exact duration; a plain",
+            "Files (two TextGrids per recording, with the recording's exact duration; a plain",
             'transcript gives tiers "words" and "phones", a TextGrid transcript gives',
             '"<tier> - words" and "<tier> - phones" per speaker tier; pauses are empty',
-            "intervals; phone labels are the engine's phone set):",
+            "intervals. In <stem>.TextGrid the phone labels are the engine's phones (for the",
+            "built-in engine the English model's ARPAbet phones, also for a cross-language",
+            "language); <stem>_IPA.TextGrid has the same intervals with the phones in IPA):",
         ]
         for r in recordings:
             count = sum(len(u.words) for u in r.utterances)
             lines.append(
-                f"  {r.result_name}: from {r.file.name} and {r.file.transcript}, "
-                f"{r.duration:.2f} s, {count} words"
+                f"  {r.result_name} and {r.ipa_result_name}: from {r.file.name} and "
+                f"{r.file.transcript}, {r.duration:.2f} s, {count} words"
             )
         lines += [
             "",
@@ -488,6 +522,18 @@ class TaskRun:
         if lines and count:
             text = "\n".join(lines[-count:]) + "\n"
             atomic_write_bytes(self.paths.engine_log, text.encode("utf-8"))
+
+
+def _in_ipa(word: AlignedWord, lexicon: TaskLexicon) -> AlignedWord:
+    """``word`` with its phones labelled in IPA: those of the pronunciation the engine
+    aligned, else each ARPAbet phone through the English table."""
+    labels = lexicon.ipa_labels(word.label, [p.label for p in word.phones])
+    if labels is None:
+        labels = [arpabet_to_ipa(p.label) for p in word.phones]
+    phones = tuple(
+        Interval(p.start, p.end, label) for p, label in zip(word.phones, labels, strict=True)
+    )
+    return replace(word, phones=phones)
 
 
 def _failure(exc: EngineError, where: str) -> TaskFailure:

@@ -116,6 +116,53 @@ IPA_TO_ARPABET: dict[str, tuple[str, ...]] = {
     "j": ("Y",),
 }
 _LONGEST = max(len(key) for key in IPA_TO_ARPABET)
+
+# ARPAbet -> IPA (General American), the one table behind every IPA label of an English
+# alignment (the <stem>_IPA.TextGrid). Stress tells the reduced vowels apart: AH0 is ə, AH1
+# and AH2 are ʌ; ER0 is ɚ, ER1 and ER2 are ɝ.
+ARPABET_TO_IPA: dict[str, str] = {
+    "AA": "ɑ",
+    "AE": "æ",
+    "AH": "ʌ",
+    "AH0": "ə",
+    "AO": "ɔ",
+    "AW": "aʊ",
+    "AY": "aɪ",
+    "EH": "ɛ",
+    "ER": "ɝ",
+    "ER0": "ɚ",
+    "EY": "eɪ",
+    "IH": "ɪ",
+    "IY": "i",
+    "OW": "oʊ",
+    "OY": "ɔɪ",
+    "UH": "ʊ",
+    "UW": "u",
+    "B": "b",
+    "CH": "tʃ",
+    "D": "d",
+    "DH": "ð",
+    "F": "f",
+    "G": "ɡ",
+    "HH": "h",
+    "JH": "dʒ",
+    "K": "k",
+    "L": "l",
+    "M": "m",
+    "N": "n",
+    "NG": "ŋ",
+    "P": "p",
+    "R": "ɹ",
+    "S": "s",
+    "SH": "ʃ",
+    "T": "t",
+    "TH": "θ",
+    "V": "v",
+    "W": "w",
+    "Y": "j",
+    "Z": "z",
+    "ZH": "ʒ",
+}
 _PRIMARY, _SECONDARY = "ˈ", "ˌ"
 _SYLLABIC = "\u0329"  # combining vertical line below: n̩, l̩
 
@@ -171,6 +218,12 @@ def _map_symbols(symbols: str) -> Iterable[str]:
                 break
         else:
             i += 1  # unknown symbol (e.g. a tie bar): skip it
+
+
+def arpabet_to_ipa(phone: str) -> str:
+    """ "AH0" -> "ə", "AH1" -> "ʌ", "K" -> "k"; a phone not in ARPAbet is kept as it is."""
+    upper = phone.upper()
+    return ARPABET_TO_IPA.get(upper) or ARPABET_TO_IPA.get(strip_stress(upper), phone)
 
 
 def is_arpabet(phones: Sequence[str]) -> bool:

@@ -1,5 +1,6 @@
-"""Pronunciations of out-of-dictionary words from espeak-ng (the Debian ``espeak-ng`` CLI),
-mapped from its IPA output to ARPAbet."""
+"""Pronunciations from espeak-ng (the Debian ``espeak-ng`` CLI): for English, guesses of
+out-of-dictionary words mapped from its IPA output to ARPAbet; for the cross-language
+languages (phone set "ipa"), every word's pronunciation in IPA (see engines/ipa.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from autophon_align.engines.arpabet import ipa_to_arpabet
+from autophon_align.engines.ipa import espeak_ipa_words
 from autophon_align.engines.process import run_tool
 
 ESPEAK = "espeak-ng"
@@ -24,9 +26,10 @@ def espeak_pronunciations(
     timeout: float,
     voice: str = DEFAULT_VOICE,
     command: str = ESPEAK,
+    phone_set: str = "arpabet",
 ) -> dict[str, list[str]]:
-    """ARPAbet pronunciations (with stress digits) for ``words``; a word espeak-ng gives
-    nothing usable for is left out.
+    """ARPAbet pronunciations (with stress digits) for ``words``, or with ``phone_set``
+    "ipa" IPA phones; a word espeak-ng gives nothing usable for is left out.
 
     All words go to one espeak-ng call, one per line on stdin (espeak-ng answers line by line;
     with ``-f`` it would join the lines); if the answer does not have one line per word, each
@@ -43,7 +46,10 @@ def espeak_pronunciations(
         ]
     guesses: dict[str, list[str]] = {}
     for word, ipa in zip(words, lines, strict=True):
-        phones = ipa_to_arpabet(ipa)
+        if phone_set == "ipa":
+            phones = [phone for word_phones in espeak_ipa_words(ipa) for phone in word_phones]
+        else:
+            phones = ipa_to_arpabet(ipa)
         if phones:
             guesses[word] = phones
     return guesses

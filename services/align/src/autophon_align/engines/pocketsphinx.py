@@ -3,7 +3,8 @@
 Alignment runs in a child process (engines/pocketsphinx_worker.py) under the task's time
 limit; this side writes the task's dictionary and the request, and reads the result back.
 Language assets (all optional): ``hmm`` (acoustic model folder, default the bundled en-us),
-``dictionary`` (default the bundled CMUdict), ``refine_boundaries`` ("false" turns off the
+``dictionary`` (default the bundled CMUdict), ``phone_set`` ("ipa": a cross-language
+language, see engines/ipa.py), ``refine_boundaries`` ("false" turns off the
 pause-edge refinement), ``espeak_voice`` and ``g2p`` (see engines/pronunciations.py).
 """
 
@@ -25,8 +26,10 @@ from autophon_align.engines.base import (
     Interval,
     Utterance,
 )
+from autophon_align.engines.ipa import english_model_phones
 from autophon_align.engines.process import run_tool
 from autophon_core.config import LanguageConfig
+from autophon_core.languages import phone_set
 from autophon_core.lexicon import Lexicon, language_lexicon, pocketsphinx_model_dir
 
 WORKER_MODULE = "autophon_align.engines.pocketsphinx_worker"
@@ -59,7 +62,13 @@ class PocketsphinxEngine:
         return language_lexicon(self.language, only=words)
 
     def engine_phones(self, phones: Sequence[str]) -> list[str]:
-        """ARPAbet without stress digits (the en-us model has none)."""
+        """ARPAbet without stress digits (the en-us model has none); a cross-language
+        language's IPA mapped to them (engines/ipa.py)."""
+        if phone_set(self.language) == "ipa":
+            try:
+                return english_model_phones(phones)
+            except ValueError as exc:
+                raise EngineInputError(str(exc)) from None
         converted = [strip_stress(p.upper()) for p in phones]
         for phone in converted:
             if phone not in PHONES:

@@ -25,8 +25,11 @@ class Source(StrEnum):
 @dataclass(frozen=True)
 class Entry:
     word: str
+    # In the engine's phone form (Engine.engine_phones).
     pronunciations: list[list[str]]
     source: Source
+    # The same pronunciations in IPA, phone for phone (for the IPA TextGrid).
+    ipa: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -40,6 +43,17 @@ class TaskLexicon:
     def lexicon(self) -> Lexicon:
         return Lexicon({word: entry.pronunciations for word, entry in self.entries.items()})
 
+    def ipa_labels(self, word: str, phones: Sequence[str]) -> list[str] | None:
+        """The IPA labels of ``word`` aligned with the engine phones ``phones``: those of the
+        pronunciation the engine chose; None when no pronunciation matches."""
+        entry = self.entries.get(word)
+        if entry is None:
+            return None
+        for pronunciation, ipa in zip(entry.pronunciations, entry.ipa, strict=False):
+            if list(phones) == pronunciation and len(ipa) == len(phones):
+                return ipa
+        return None
+
     def guessed(self) -> list[str]:
         """Words aligned with a guessed pronunciation, sorted."""
         return sorted(w for w, e in self.entries.items() if e.source is Source.ESPEAK)
@@ -52,9 +66,11 @@ def build_task_lexicon(
     user: Lexicon,
     guess: Callable[[list[str]], dict[str, list[str]]] | None,
     to_engine: Callable[[Sequence[str]], list[str]],
+    to_ipa: Callable[[Sequence[str]], list[str]],
     user_dict_name: str = "user.dict",
 ) -> TaskLexicon:
-    """Pronunciations for ``words`` in the engine's phone form (see Engine.engine_phones).
+    """Pronunciations for ``words`` in the engine's phone form (see Engine.engine_phones),
+    each with its IPA labels (``to_ipa`` of the pronunciation as found, one per phone).
 
     Raises EngineInputError when the user's dictionary uses a phone the engine cannot use.
     ``guess`` (None: no guessing) is called once with the words found nowhere else.
@@ -64,36 +80,41 @@ def build_task_lexicon(
     to_guess: list[str] = []
     for word in unique:
         if word in user:
-            pronunciations = _user_pronunciations(word, user, to_engine, user_dict_name)
-            result.entries[word] = Entry(word, pronunciations, Source.USER)
+            usable = _user_pronunciations(word, user, to_engine, to_ipa, user_dict_name)
+            result.entries[word] = _entry(word, usable, Source.USER)
         elif word in base:
-            pronunciations = _usable(base.pronunciations(word), to_engine)
-            if pronunciations:
-                result.entries[word] = Entry(word, pronunciations, Source.DICTIONARY)
+            usable = _usable(base.pronunciations(word), to_engine, to_ipa)
+            if usable:
+                result.entries[word] = _entry(word, usable, Source.DICTIONARY)
             else:
                 to_guess.append(word)
         else:
             to_guess.append(word)
     guesses = guess(to_guess) if guess and to_guess else {}
     for word in to_guess:
-        pronunciations = _usable([guesses[word]] if word in guesses else [], to_engine)
-        if pronunciations:
-            result.entries[word] = Entry(word, pronunciations, Source.ESPEAK)
+        usable = _usable([guesses[word]] if word in guesses else [], to_engine, to_ipa)
+        if usable:
+            result.entries[word] = _entry(word, usable, Source.ESPEAK)
         else:
             result.unpronounceable.append(word)
     return result
+
+
+def _entry(word: str, usable: list[tuple[list[str], list[str]]], source: Source) -> Entry:
+    return Entry(word, [phones for phones, _ in usable], source, [ipa for _, ipa in usable])
 
 
 def _user_pronunciations(
     word: str,
     user: Lexicon,
     to_engine: Callable[[Sequence[str]], list[str]],
+    to_ipa: Callable[[Sequence[str]], list[str]],
     user_dict_name: str,
-) -> list[list[str]]:
+) -> list[tuple[list[str], list[str]]]:
     pronunciations = []
     for phones in user.pronunciations(word):
         try:
-            pronunciations.append(to_engine(phones))
+            pronunciations.append((to_engine(phones), to_ipa(phones)))
         except EngineInputError as exc:
             raise EngineInputError(
                 f'{user_dict_name}: the pronunciation of "{word}" ({" ".join(phones)}) '
@@ -103,16 +124,19 @@ def _user_pronunciations(
 
 
 def _usable(
-    pronunciations: Iterable[Sequence[str]], to_engine: Callable[[Sequence[str]], list[str]]
-) -> list[list[str]]:
-    usable: list[list[str]] = []
+    pronunciations: Iterable[Sequence[str]],
+    to_engine: Callable[[Sequence[str]], list[str]],
+    to_ipa: Callable[[Sequence[str]], list[str]],
+) -> list[tuple[list[str], list[str]]]:
+    """(engine phones, IPA labels) of each pronunciation the engine can use, each once."""
+    usable: list[tuple[list[str], list[str]]] = []
     for phones in pronunciations:
         try:
             converted = to_engine(phones)
         except EngineInputError:
             continue
-        if converted and converted not in usable:
-            usable.append(converted)
+        if converted and converted not in [seen for seen, _ in usable]:
+            usable.append((converted, to_ipa(phones)))
     return usable
 
 

@@ -1,0 +1,203 @@
+# ruff: noqa: RUF001, RUF002  (IPA symbols are meant)
+"""IPA pronunciations of the cross-language (espeak-ng) languages, and the mapping of their
+phones onto the English acoustic model's phones.
+
+A language with ``assets.phone_set: ipa`` (Danish, Norwegian, Swedish by default) takes its
+pronunciations from espeak-ng in the language's own phones, e.g. Danish "København"
+k œ b ə n h ɑ w n. For alignment each phone is replaced by the one phone of the US-English
+model that sounds most like it (IPA_TO_ENGLISH_MODEL), as BAS WebMAUS does for languages
+without a model of their own; the result's IPA TextGrid labels each aligned phone with the
+IPA phone it stands for. The mapping is one phone to one phone, so the two tiers have the
+same intervals.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+
+from autophon_align.engines.arpabet import arpabet_to_ipa
+
+# An IPA phone (stress, length and diacritics removed: see model_phone) -> the US-English
+# model's phone (ARPAbet) that is acoustically closest. Longest match first for affricates.
+IPA_TO_ENGLISH_MODEL: dict[str, str] = {
+    # close vowels
+    "i": "IY",
+    "y": "UW",  # rounded front: between IY and UW; UW is fronted in American English
+    "ɨ": "IH",
+    "ʉ": "UW",
+    "u": "UW",
+    "ɪ": "IH",
+    "ʏ": "UH",
+    "ʊ": "UH",
+    # mid vowels
+    "e": "EY",  # Nordic long e is close-mid, like the start of English EY
+    "ø": "ER",  # mid rounded front: low F2 like ER
+    "ɘ": "AH",
+    "ɵ": "UH",
+    "o": "OW",
+    "ə": "AH",
+    "ɛ": "EH",
+    "œ": "AH",
+    "ɜ": "ER",
+    "ɞ": "AH",
+    "ʌ": "AH",
+    "ɔ": "AO",
+    "ɐ": "AH",
+    # open vowels
+    "æ": "AE",
+    "a": "AA",  # Nordic a is central to back
+    "ɶ": "AA",
+    "ɑ": "AA",
+    "ɒ": "AA",
+    # affricates
+    "tʃ": "CH",
+    "ʧ": "CH",
+    "ts": "CH",
+    "dʒ": "JH",
+    "ʤ": "JH",
+    "dz": "JH",
+    # plosives
+    "p": "P",
+    "b": "B",
+    "t": "T",
+    "d": "D",
+    "ʈ": "T",
+    "ɖ": "D",
+    "c": "K",
+    "ɟ": "G",
+    "k": "K",
+    "g": "G",
+    "ɡ": "G",
+    "q": "K",
+    # nasals
+    "m": "M",
+    "n": "N",
+    "ɳ": "N",
+    "ɲ": "N",
+    "ŋ": "NG",
+    # fricatives
+    "f": "F",
+    "v": "V",
+    "θ": "TH",
+    "ð": "DH",
+    "s": "S",
+    "z": "Z",
+    "ʃ": "SH",
+    "ʒ": "ZH",
+    "ʂ": "SH",
+    "ʐ": "ZH",
+    "ɕ": "SH",  # Swedish tj-sound, Norwegian kj-sound
+    "ʑ": "ZH",
+    "ɧ": "SH",  # Swedish sj-sound
+    "ç": "HH",
+    "x": "HH",
+    "ɣ": "G",
+    "χ": "HH",
+    "ʁ": "R",  # Danish r
+    "h": "HH",
+    "ɦ": "HH",
+    # approximants, trills, taps, laterals
+    "ʋ": "V",
+    "ɹ": "R",
+    "r": "R",
+    "ɾ": "R",
+    "ʀ": "R",
+    "ɻ": "R",
+    "j": "Y",
+    "w": "W",
+    "ɥ": "W",
+    "l": "L",
+    "ɫ": "L",
+    "ɭ": "L",
+    "ʎ": "L",
+    "ɬ": "L",
+}
+_LONGEST = max(len(key) for key in IPA_TO_ENGLISH_MODEL)
+_STRESS = "ˈˌ"
+# espeak-ng's spellings that are not IPA, per its phoneme tables: "ε" (Greek epsilon) in
+# Danish, "sx" for the Swedish sj-sound, "?" for a glottal stop.
+_ESPEAK_SPELLINGS = {"ε": "ɛ", "sx": "ɧ", "?": "ʔ"}
+_GLOTTAL = "ʔ"
+_STOED = "ˀ"
+
+
+def espeak_ipa_words(line: str) -> list[list[str]]:
+    """espeak-ng's ``--ipa --sep=_`` answer for one line ("h_ˈʔe_ð_ʔʌ s_ˈœ_ʔʌ_n") as IPA
+    phones per word ([["h", "eˀ", "ð", "ʌˀ"], ["s", "œˀ", "ʌ", "n"]])."""
+    words = []
+    for chunk in line.split():
+        phones = [ipa_phone(token) for token in chunk.split("_")]
+        kept = [phone for phone in phones if phone]
+        if kept:
+            words.append(kept)
+    return words
+
+
+def ipa_phone(token: str) -> str:
+    """One espeak-ng phone as an IPA label: stress marks dropped, espeak-ng's own spellings
+    replaced, a glottal stop before a vowel written as the Danish stød after it ("ʔe" ->
+    "eˀ"), a doubled vowel as a long one; "" for nothing left or a lone glottal stop (too
+    short to align as a phone of its own)."""
+    phone = unicodedata.normalize("NFC", token.strip())
+    phone = "".join(ch for ch in phone if ch not in _STRESS)
+    for spelling, ipa in _ESPEAK_SPELLINGS.items():
+        phone = phone.replace(spelling, ipa)
+    if phone.startswith(_GLOTTAL) and len(phone) > 1:
+        phone = phone[1:] + _STOED
+    if len(phone) == 2 and phone[0] == phone[1] and model_phone(phone[0]) is not None:
+        phone = phone[0] + "ː"
+    if phone == _GLOTTAL:
+        return ""
+    return phone
+
+
+def model_phone(phone: str) -> str | None:
+    """The English model's phone for an IPA phone ("œˀ" -> "AH", "kː" -> "K"): diacritics,
+    length and stød are ignored, and when the whole is not in the table its longest leading
+    symbol is used ("ɛɪ" -> "EH"); None when nothing matches."""
+    base = _base(phone)
+    for size in range(min(_LONGEST, len(base)), 0, -1):
+        mapped = IPA_TO_ENGLISH_MODEL.get(base[:size])
+        if mapped:
+            return mapped
+    return None
+
+
+def model_phones(phones: Sequence[str]) -> list[str | None]:
+    return [model_phone(phone) for phone in phones]
+
+
+def _base(phone: str) -> str:
+    decomposed = unicodedata.normalize("NFD", phone)
+    kept = "".join(
+        ch for ch in decomposed if not unicodedata.combining(ch) and ch not in "ːˑˀ'ʰʲʷ-"
+    )
+    return unicodedata.normalize("NFC", re.sub(r"\d", "", kept))
+
+
+def ipa_pronunciation(phones: Sequence[str]) -> list[str]:
+    """A pronunciation written in IPA (espeak-ng's or a user's) as IPA labels, phone for
+    phone with english_model_phones (phones that are nothing to align, such as a lone
+    glottal stop, dropped from both)."""
+    return [label for label in map(ipa_phone, phones) if label]
+
+
+def english_model_phones(phones: Sequence[str]) -> list[str]:
+    """An IPA pronunciation as the English model's phones; raises ValueError naming a phone
+    the mapping does not know."""
+    mapped = []
+    for label in ipa_pronunciation(phones):
+        phone = model_phone(label)
+        if phone is None:
+            raise ValueError(f'"{label}" is not an IPA phone AutoPhon can map to the English model')
+        mapped.append(phone)
+    return mapped
+
+
+def ipa_labels_for(phone_set: str) -> Callable[[Sequence[str]], list[str]]:
+    """How a language's pronunciations (ARPAbet or IPA) become IPA labels."""
+    if phone_set == "ipa":
+        return ipa_pronunciation
+    return lambda phones: [arpabet_to_ipa(phone) for phone in phones]

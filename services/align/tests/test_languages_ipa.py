@@ -1,0 +1,121 @@
+# ruff: noqa: RUF001  (IPA symbols are meant)
+"""Cross-language pronunciations: espeak-ng's IPA, its mapping onto the English model's
+phones, the ARPAbet-to-IPA table, and the transcript's language check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autophon_align.engines.arpabet import ARPABET_TO_IPA, PHONES, arpabet_to_ipa
+from autophon_align.engines.base import EngineInputError
+from autophon_align.engines.espeak import espeak_pronunciations
+from autophon_align.engines.ipa import (
+    IPA_TO_ENGLISH_MODEL,
+    espeak_ipa_words,
+    ipa_phone,
+    model_phone,
+)
+from autophon_align.engines.pocketsphinx import PocketsphinxEngine
+from autophon_align.language_check import check_language
+from autophon_core.config import DEFAULT_LANGUAGES, Settings
+from autophon_core.languages import guess_language, resolve_language
+from autophon_core.lexicon import dictionary_path
+
+ENGLISH, DANISH, NORWEGIAN, SWEDISH = DEFAULT_LANGUAGES
+
+
+def test_every_arpabet_phone_has_one_ipa_label() -> None:
+    assert {phone for phone in ARPABET_TO_IPA if phone[-1].isalpha()} == PHONES
+    assert arpabet_to_ipa("AH0") == "ə" and arpabet_to_ipa("AH1") == "ʌ"
+    assert arpabet_to_ipa("er0") == "ɚ" and arpabet_to_ipa("JH") == "dʒ"
+
+
+def test_every_mapped_ipa_phone_is_a_phone_of_the_english_model() -> None:
+    assert set(IPA_TO_ENGLISH_MODEL.values()) <= PHONES
+
+
+def test_espeak_ipa_is_cleaned_into_ipa_phones() -> None:
+    # Danish "hedder Søren" and Swedish "sjuk" as espeak-ng 1.51 writes them.
+    assert espeak_ipa_words("h_ˈʔe_ð_ʔʌ_ s_ˈœ_ʔʌ_n") == [
+        ["h", "eˀ", "ð", "ʌˀ"],
+        ["s", "œ", "ʌˀ", "n"],
+    ]
+    assert espeak_ipa_words("sx_ˈʉ_k m_ε_ð") == [["ɧ", "ʉ", "k"], ["m", "ɛ", "ð"]]
+    assert ipa_phone("ɒɒ") == "ɒː" and ipa_phone("ʔ") == ""
+    assert [model_phone(p) for p in ["eˀ", "kː", "ɧ", "ʁ", "ɐ̯", "øː"]] == [
+        "EY", "K", "SH", "R", "AH", "ER"
+    ]  # fmt: skip
+    assert model_phone("☃") is None
+
+
+def test_cross_language_engine_phones() -> None:
+    engine = PocketsphinxEngine(DANISH)
+    assert engine.engine_phones(["k", "œ", "b", "ə", "n", "h", "ɑ", "w", "n"]) == [
+        "K", "AH", "B", "AH", "N", "HH", "AA", "W", "N"
+    ]  # fmt: skip
+    with pytest.raises(EngineInputError, match="☃"):
+        engine.engine_phones(["☃"])
+    assert dictionary_path(DANISH) is None and dictionary_path(ENGLISH) is not None
+
+
+@pytest.mark.parametrize(
+    ("language", "word", "expected"),
+    [(DANISH, "københavn", "k"), (SWEDISH, "sjuksköterska", "ɧ"), (NORWEGIAN, "kjøkken", "x")],
+)
+def test_espeak_gives_ipa_pronunciations(
+    tmp_path: Path, language: object, word: str, expected: str
+) -> None:
+    voice = DEFAULT_LANGUAGES[DEFAULT_LANGUAGES.index(language)].assets["espeak_voice"]  # type: ignore[arg-type]
+    guesses = espeak_pronunciations(
+        [word],
+        work_dir=tmp_path,
+        log_path=tmp_path / "log",
+        timeout=30,
+        voice=voice,
+        phone_set="ipa",
+    )
+    assert guesses[word][0] == expected
+    assert all(model_phone(phone) for phone in guesses[word])
+
+
+def test_aliases_resolve_to_configured_languages() -> None:
+    languages = Settings().languages
+    aliases = {"da": "dan", "DANISH": "dan", "nor": "nob", "no": "nob", "nb": "nob"}
+    aliases |= {"bokmål": "nob", "sv": "swe", "en": "eng"}
+    for alias, code in aliases.items():
+        found = resolve_language(alias, languages)
+        assert found is not None and found.code == code, alias
+    assert resolve_language("fi", languages) is None
+
+
+SWEDISH_SENTENCE = "hej jag heter sven och jag bor i göteborg med min fru och våra barn"
+DANISH_SENTENCE = "jeg hedder søren og jeg bor i københavn med min kone og vores børn"
+SWEDISH_TEXT, DANISH_TEXT = SWEDISH_SENTENCE.split(), DANISH_SENTENCE.split()
+
+
+def test_guess_language() -> None:
+    guess = guess_language(SWEDISH_TEXT, "eng")
+    assert guess is not None and guess.code == "swe" and guess.chosen_probability < 0.01
+    guess = guess_language(DANISH_TEXT, "dan")
+    assert guess is not None and guess.code == "dan"
+
+
+def test_transcript_mostly_missing_from_the_dictionary_is_named() -> None:
+    missing = {w for w in SWEDISH_TEXT if w not in {"i", "min", "barn", "med"}}
+    check = check_language(SWEDISH_TEXT, missing, ENGLISH, DEFAULT_LANGUAGES, True)
+    assert len(check.warnings) == 1
+    assert "not in the English (US, built-in) dictionary" in check.warnings[0]
+    assert "Swedish" in check.warnings[0] and "language swe" in check.warnings[0]
+    assert "Swedish" in check.hint()
+    # English words in the dictionary: nothing to say.
+    assert check_language(["the", "fox"], set(), ENGLISH, DEFAULT_LANGUAGES, True).warnings == []
+
+
+def test_language_without_dictionary_is_checked_by_identification() -> None:
+    check = check_language(SWEDISH_TEXT, set(SWEDISH_TEXT), DANISH, DEFAULT_LANGUAGES, False)
+    assert check.warnings and "look like Swedish rather than Danish" in check.warnings[0]
+    # Danish uploaded as Norwegian: too close to tell apart, no warning.
+    assert check_language(DANISH_TEXT, set(), NORWEGIAN, DEFAULT_LANGUAGES, False).warnings == []
+    assert check_language(DANISH_TEXT, set(), DANISH, DEFAULT_LANGUAGES, False).warnings == []
