@@ -25,7 +25,13 @@ def normalise_words(text: str) -> list[str]:
     """Split a transcript into lower-case words, keeping apostrophes and hyphens inside words
     and dropping other punctuation ("Hello, world!" -> ["hello", "world"])."""
     text = unicodedata.normalize("NFC", text).replace("\u2019", "'")
-    return [match.group(0).lower() for match in _WORD_RE.finditer(text)]
+    return [text[start:end].lower() for start, end in word_spans(text)]
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Where each word of normalise_words(text) is in ``text`` (start, end), for NFC text
+    with straight apostrophes."""
+    return [match.span() for match in _WORD_RE.finditer(text)]
 
 
 class DictionaryError(ValueError):

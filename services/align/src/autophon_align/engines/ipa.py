@@ -45,9 +45,10 @@ IPA_TO_ENGLISH_MODEL: dict[str, str] = {
     "ʌ": "AH",
     "ɔ": "AO",
     "ɐ": "AH",
+    "ɐ̯": "R",  # Danish vocalised r ("der" dɛɐ̯), as the r of English "dare"
     # open vowels
     "æ": "AE",
-    "a": "AA",  # Nordic a is central to back
+    "a": "AE",  # Nordic short a is front to central
     "ɶ": "AA",
     "ɑ": "AA",
     "ɒ": "AA",
@@ -99,7 +100,7 @@ IPA_TO_ENGLISH_MODEL: dict[str, str] = {
     "h": "HH",
     "ɦ": "HH",
     # approximants, trills, taps, laterals
-    "ʋ": "V",
+    "ʋ": "W",
     "ɹ": "R",
     "r": "R",
     "ɾ": "R",
@@ -115,6 +116,11 @@ IPA_TO_ENGLISH_MODEL: dict[str, str] = {
     "ɬ": "L",
 }
 _LONGEST = max(len(key) for key in IPA_TO_ENGLISH_MODEL)
+
+# pocketsphinx's default beams prune the one path through the grammar when the phones fit
+# the English model as loosely as mapped phones do ("Final result does not match the
+# grammar"): a forced alignment has one path, so a cross-language one searches wide.
+CROSS_LANGUAGE_BEAMS: dict[str, float] = {"beam": 1e-200, "wbeam": 1e-200, "pbeam": 1e-200}
 _STRESS = "ˈˌ"
 # espeak-ng's spellings that are not IPA, per its phoneme tables: "ε" (Greek epsilon) in
 # Danish, "sx" for the Swedish sj-sound, "?" for a glottal stop.
@@ -157,6 +163,9 @@ def model_phone(phone: str) -> str | None:
     """The English model's phone for an IPA phone ("œˀ" -> "AH", "kː" -> "K"): diacritics,
     length and stød are ignored, and when the whole is not in the table its longest leading
     symbol is used ("ɛɪ" -> "EH"); None when nothing matches."""
+    exact = IPA_TO_ENGLISH_MODEL.get(unicodedata.normalize("NFC", phone).rstrip("ːˑˀ"))
+    if exact:
+        return exact
     base = _base(phone)
     for size in range(min(_LONGEST, len(base)), 0, -1):
         mapped = IPA_TO_ENGLISH_MODEL.get(base[:size])
@@ -201,3 +210,8 @@ def ipa_labels_for(phone_set: str) -> Callable[[Sequence[str]], list[str]]:
     if phone_set == "ipa":
         return ipa_pronunciation
     return lambda phones: [arpabet_to_ipa(phone) for phone in phones]
+
+
+def decoder_options(phone_set: str) -> dict[str, float]:
+    """pocketsphinx options for a language of ``phone_set``."""
+    return dict(CROSS_LANGUAGE_BEAMS) if phone_set == "ipa" else {}

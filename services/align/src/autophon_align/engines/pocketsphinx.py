@@ -26,7 +26,7 @@ from autophon_align.engines.base import (
     Interval,
     Utterance,
 )
-from autophon_align.engines.ipa import english_model_phones
+from autophon_align.engines.ipa import decoder_options, english_model_phones
 from autophon_align.engines.process import run_tool
 from autophon_core.config import LanguageConfig
 from autophon_core.languages import phone_set
@@ -94,6 +94,7 @@ class PocketsphinxEngine:
             "dict": str(dictionary),
             "log": str(work_dir / "pocketsphinx.log"),
             "refine": self.refine,
+            "options": decoder_options(phone_set(self.language)),
             "utterances": [{"start": u.start, "end": u.end, "text": u.text} for u in utterances],
         }
         request_path = work_dir / "request.json"
