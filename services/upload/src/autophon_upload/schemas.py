@@ -32,6 +32,8 @@ class TaskPublic(BaseModel):
     words: int | None
     missing_words: int | None
     files: list[TaskFilePublic]
+    # Sentences: guessed pronunciations, a transcript that looks like another language...
+    warnings: list[str]
 
     @classmethod
     def of(cls, task: Task) -> TaskPublic:
@@ -46,6 +48,7 @@ class TaskPublic(BaseModel):
             duration_s=task.duration_s,
             words=task.words,
             missing_words=task.missing_words,
+            warnings=list(task.warnings or []),
             files=[
                 TaskFilePublic(
                     name=f.name,

@@ -33,6 +33,7 @@ def figures_of(manifest: Manifest) -> TaskFigures:
             )
             for f in manifest.files
         ],
+        warnings=manifest.warnings,
     )
 
 
