@@ -446,7 +446,10 @@ class TaskRun:
             )
             members.append((recording.ipa_result_name, ipa_path))
         missing = self.paths.output_dir / "missing_words.txt"
-        missing.write_text(missing_words_text(lexicon, language.name), encoding="utf-8")
+        text = missing_words_text(
+            lexicon, language.name, has_dictionary=dictionary_path(language) is not None
+        )
+        missing.write_text(text, encoding="utf-8")
         readme = self.paths.output_dir / "README.txt"
         readme.write_text(
             self._readme(manifest, language, engine, recordings, lexicon), encoding="utf-8"
@@ -494,13 +497,24 @@ class TaskRun:
                 f"  {r.result_name} and {r.ipa_result_name}: from {r.file.name} and "
                 f"{r.file.transcript}, {r.duration:.2f} s, {count} words"
             )
+        if dictionary_path(language) is None and g2p == "espeak-ng":
+            pronunciations = (
+                "Pronunciations: espeak-ng's, in IPA, for every word (the language has no "
+                "dictionary here)"
+                + (", overridden by your dictionary" if manifest.has_user_dict else "")
+                + "; missing_words.txt lists each word with the pronunciation used."
+            )
+        else:
+            pronunciations = (
+                "Pronunciations: the language's dictionary"
+                + (", overridden by your dictionary" if manifest.has_user_dict else "")
+                + (", and espeak-ng guesses for other words" if g2p == "espeak-ng" else "")
+                + f". {len(lexicon.missing)} word(s) were not in the dictionary; "
+                "missing_words.txt lists them with the pronunciation used."
+            )
         lines += [
             "",
-            "Pronunciations: the language's dictionary"
-            + (", overridden by your dictionary" if manifest.has_user_dict else "")
-            + (", and espeak-ng guesses for other words" if g2p == "espeak-ng" else "")
-            + f". {len(lexicon.missing)} word(s) were not in the dictionary; missing_words.txt "
-            "lists them with the pronunciation used.",
+            pronunciations,
             "",
             "Warnings:",
         ]

@@ -140,14 +140,23 @@ def _usable(
     return usable
 
 
-def missing_words_text(lexicon: TaskLexicon, dictionary_name: str) -> str:
+def missing_words_text(
+    lexicon: TaskLexicon, dictionary_name: str, has_dictionary: bool = True
+) -> str:
     """missing_words.txt: each out-of-dictionary word with the pronunciation(s) used."""
-    lines = [
-        f"# Words not in the {dictionary_name} pronunciation dictionary, with the",
-        "# pronunciation used to align them and where it came from. Guessed (espeak-ng)",
-        "# pronunciations may be wrong: correct them in a .dict file and upload it again.",
-        "# word\tpronunciation\tsource",
-    ]
+    if has_dictionary:
+        lines = [
+            f"# Words not in the {dictionary_name} pronunciation dictionary, with the",
+            "# pronunciation used to align them and where it came from. Guessed (espeak-ng)",
+            "# pronunciations may be wrong: correct them in a .dict file and upload it again.",
+        ]
+    else:
+        lines = [
+            f"# {dictionary_name} has no pronunciation dictionary: every word, with the",
+            "# pronunciation used to align it (IPA) and where it came from. espeak-ng's",
+            "# pronunciations may be wrong: correct them in a .dict file and upload it again.",
+        ]
+    lines.append("# word\tpronunciation\tsource")
     for word in lexicon.missing:
         entry = lexicon.entries.get(word)
         if entry is None:
