@@ -181,7 +181,8 @@ def test_sigkill_anywhere_loses_and_duplicates_no_task(
         folder = pipeline.root / "tasks" / task.id
         with zipfile.ZipFile(folder / "result.zip") as archive:
             assert archive.testzip() is None
-            assert {"fox.TextGrid", "missing_words.txt", "README.txt"} == set(archive.namelist())
+            expected = {"fox.TextGrid", "fox_IPA.TextGrid", "missing_words.txt", "README.txt"}
+            assert expected == set(archive.namelist())
         assert [p.name for p in folder.glob("*result.zip*")] == ["result.zip"], task
         # One Job per attempt (a kill may end an attempt before its Job starts).
         assert 1 <= jobs[task.id] <= task.attempts, (task, jobs[task.id])

@@ -64,7 +64,7 @@ def check_language(
     if other is None or other.probability < SURE or other.chosen_probability >= CHOSEN_FLOOR:
         return LanguageCheck([], None, language.name)
     message = f"The transcripts look like {other.name} rather than {language.name}"
-    return LanguageCheck([message + _suggestion(other, language, configured)], other, language.name)
+    return LanguageCheck([message + _advice(other, configured)], other, language.name)
 
 
 def _suggestion(
@@ -75,13 +75,10 @@ def _suggestion(
             f": check that the recordings are in {language.name} and that the transcripts "
             "are spelled as usual."
         )
-    codes = {lang.code for lang in configured}
-    if other.code in codes:
-        return (
-            f"; they look like {language_name(other.code)}: if they are, upload them again "
-            f"with language {other.code}."
-        )
-    return (
-        f"; they look like {language_name(other.code)}, which this server does not align "
-        "(ask its administrator)."
-    )
+    return f"; they look like {language_name(other.code)}" + _advice(other, configured)
+
+
+def _advice(other: LanguageGuess, configured: Sequence[LanguageConfig]) -> str:
+    if other.code in {lang.code for lang in configured}:
+        return f": if they are, upload them again with language {other.code}."
+    return ", which this server does not align (ask its administrator)."

@@ -80,7 +80,7 @@ IPA_TO_ENGLISH_MODEL: dict[str, str] = {
     "ŋ": "NG",
     # fricatives
     "f": "F",
-    "v": "V",
+    "v": "F",  # measured: espeak-ng's Nordic v fits the English F better than V
     "θ": "TH",
     "ð": "DH",
     "s": "S",
