@@ -19,7 +19,7 @@ from autophon_align.engines.ipa import (
 )
 from autophon_align.engines.pocketsphinx import PocketsphinxEngine
 from autophon_align.language_check import check_language
-from autophon_core.config import DEFAULT_LANGUAGES, Settings
+from autophon_core.config import DEFAULT_LANGUAGES, LanguageConfig, Settings
 from autophon_core.languages import guess_language, resolve_language
 from autophon_core.lexicon import dictionary_path
 
@@ -65,9 +65,9 @@ def test_cross_language_engine_phones() -> None:
     [(DANISH, "københavn", "k"), (SWEDISH, "sjuksköterska", "ɧ"), (NORWEGIAN, "kjøkken", "x")],
 )
 def test_espeak_gives_ipa_pronunciations(
-    tmp_path: Path, language: object, word: str, expected: str
+    tmp_path: Path, language: LanguageConfig, word: str, expected: str
 ) -> None:
-    voice = DEFAULT_LANGUAGES[DEFAULT_LANGUAGES.index(language)].assets["espeak_voice"]  # type: ignore[arg-type]
+    voice = language.assets["espeak_voice"]
     guesses = espeak_pronunciations(
         [word],
         work_dir=tmp_path,
