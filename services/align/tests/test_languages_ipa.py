@@ -14,14 +14,16 @@ from autophon_align.engines.espeak import espeak_pronunciations
 from autophon_align.engines.ipa import (
     IPA_TO_ENGLISH_MODEL,
     espeak_ipa_words,
+    ipa_labels_for,
     ipa_phone,
     model_phone,
 )
 from autophon_align.engines.pocketsphinx import PocketsphinxEngine
+from autophon_align.engines.pronunciations import build_task_lexicon
 from autophon_align.language_check import check_language
 from autophon_core.config import DEFAULT_LANGUAGES, LanguageConfig, Settings
 from autophon_core.languages import guess_language, resolve_language
-from autophon_core.lexicon import dictionary_path
+from autophon_core.lexicon import Lexicon, dictionary_path
 
 ENGLISH, DANISH, NORWEGIAN, SWEDISH = DEFAULT_LANGUAGES
 
@@ -119,3 +121,29 @@ def test_language_without_dictionary_is_checked_by_identification() -> None:
     # Danish uploaded as Norwegian: too close to tell apart, no warning.
     assert check_language(DANISH_TEXT, set(), NORWEGIAN, DEFAULT_LANGUAGES, False).warnings == []
     assert check_language(DANISH_TEXT, set(), DANISH, DEFAULT_LANGUAGES, False).warnings == []
+
+
+def test_a_danish_user_dictionary_is_written_in_ipa() -> None:
+    engine = PocketsphinxEngine(DANISH)
+    user = Lexicon({"mad": [["m", "a", "ð"]], "hus": [["h", "u", "ʔ", "s"]]})
+    lexicon = build_task_lexicon(
+        ["mad", "hus", "kat"],
+        base=engine.base_lexicon({"mad", "hus", "kat"}),
+        user=user,
+        guess=lambda words: {"kat": ["k", "a", "t"]},
+        to_engine=engine.engine_phones,
+        to_ipa=ipa_labels_for("ipa"),
+    )
+    assert lexicon.entries["mad"].pronunciations == [["M", "AE", "DH"]]
+    assert lexicon.entries["hus"].ipa == [["h", "u", "s"]]  # a lone glottal stop is dropped
+    assert lexicon.ipa_labels("kat", ["K", "AE", "T"]) == ["k", "a", "t"]
+    assert lexicon.missing == ["hus", "kat", "mad"]  # no Danish dictionary: all from elsewhere
+    with pytest.raises(EngineInputError, match="☃"):
+        build_task_lexicon(
+            ["sne"],
+            base=Lexicon(),
+            user=Lexicon({"sne": [["☃"]]}),
+            guess=None,
+            to_engine=engine.engine_phones,
+            to_ipa=ipa_labels_for("ipa"),
+        )

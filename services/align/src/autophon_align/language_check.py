@@ -47,13 +47,13 @@ def check_language(
 ) -> LanguageCheck:
     if not words:
         return LanguageCheck([], None, language.name)
+    absent = sum(1 for word in words if word in missing)
+    share = absent / len(words)
+    if has_dictionary and share <= MISSING_SHARE:
+        return LanguageCheck([], None, language.name)  # no need to load the identifier
     guess = guess_language(words, language.code)
     other = guess if guess is not None and guess.code != language.code else None
     if has_dictionary:
-        absent = sum(1 for word in words if word in missing)
-        share = absent / len(words)
-        if share <= MISSING_SHARE:
-            return LanguageCheck([], None, language.name)
         message = (
             f"{absent} of {len(words)} words ({share:.0%}) of the transcripts are not in the "
             f"{language.name} dictionary"
