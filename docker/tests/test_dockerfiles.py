@@ -453,6 +453,18 @@ def test_fave_image_requires_the_licensed_htk_sources() -> None:
     assert htk_paths == {"--from=htk /opt/htk /opt/htk"}
 
 
+def test_fave_image_runs_the_fave_the_tests_run() -> None:
+    """The image installs the FAVE release the tests run the adapter through, with what it
+    needs on Python 3.11 (pkg_resources; the compatibility launcher, checked at build)."""
+    df = dockerfile("aligner-fave")
+    tested = [d for d in PYPROJECT["project"]["optional-dependencies"]["test"] if "fave" in d]
+    assert tested == [f"fave=={df.arg_default('FAVE_VERSION')}"]
+    runs = df.run_text()
+    assert '"fave==${FAVE_VERSION}" "setuptools<81"' in runs
+    assert "-m autophon_align.engines.fave_compat --version" in runs
+    assert "setuptools<81" in PYPROJECT["project"]["optional-dependencies"]["test"]
+
+
 def test_fave_build_fails_clearly_without_htk(tmp_path: Path) -> None:
     """Run the HTK stage's guard with HTK_SOURCE empty: it must exit 1 and say why."""
     df = dockerfile("aligner-fave")
