@@ -342,3 +342,20 @@ def test_mfa_needs_its_assets(tmp_path: Path) -> None:
     task = make_task(tmp_path, [fox_file()], settings=settings, engine="mfa")
     assert run_task(task.task_id, task.settings) == ExitCode.INTERNAL
     assert "acoustic_model" in (RunResult.load(task.paths).error or "")
+
+
+def test_docs_say_which_languages_have_mfa_models() -> None:
+    """mfa-models has English and Swedish models, no Danish or Norwegian ones: the docs, the
+    image and the chart's values say so where an administrator picks MFA models."""
+    repo = Path(__file__).resolve().parents[3]
+    for path in (
+        "docs/engines.md",
+        "docker/README.md",
+        "docker/Dockerfile.aligner-mfa",
+        "charts/autophon/values.yaml",
+    ):
+        text = " ".join(
+            line.lstrip("# ") for line in (repo / path).read_text(encoding="utf-8").splitlines()
+        )
+        assert all(name in text for name in ("english_us_arpa", "english_mfa", "swedish_mfa"))
+        assert "Danish or Norwegian" in text, path
