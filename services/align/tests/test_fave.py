@@ -192,3 +192,13 @@ def test_word_codes_survive_fave_tokenising() -> None:
     assert list(codes.values())[:3] == ["WA", "WB", "WC"] and codes["w26"] == "WBA"
     assert all(code.isalpha() and code.isupper() for code in codes.values())
     assert len(set(codes.values())) == 30
+
+
+def test_file_names_fave_would_put_unquoted_on_a_command_line(tmp_path: Path) -> None:
+    """FAVE runs sox/HCopy/HVite through the shell with our dictionary's path unquoted; the
+    work folder is named after the user's file."""
+    name = "it's my fox (take 2).wav"
+    task = fave_task(tmp_path, [InputFile(sample("fox.wav"), name, FOX)])
+    run_ok(task)
+    words = labelled(result_textgrids(task)["it's my fox (take 2).TextGrid"], "words")
+    assert [w for _, _, w in words] == normalise_words(FOX)

@@ -66,6 +66,8 @@ from autophon_core.lexicon import DictionaryError, Lexicon, parse_dictionary
 SILENCES = frozenset({"sp", "sil"})
 # FAVE's short pause: a word of its own between all words of the label file.
 SHORT_PAUSE_ENTRY = "sp  sp"
+# The name of FAVE's files in its run folder.
+RUN_NAME = "recording"
 # FAVE reads dictionaries in this encoding (fave/cmudictionary.py:159).
 FAVE_DICTIONARY_ENCODING = "latin-1"
 
@@ -139,10 +141,12 @@ class FaveEngine:
         if self.model_dir is None or not self.model_dir.is_dir():
             raise EngineUnavailable(f"FAVE's model folder {self.model_dir} does not exist")
         link(self.model_dir, run_dir / "align" / "model")
-        wav = link(audio, run_dir / f"{audio.stem}.wav")
+        # FAVE builds shell commands from these names (sox, HCopy, HVite through os.system:
+        # aligner.py:331-346,465-486): fixed names need no quoting.
+        wav = link(audio, run_dir / f"{RUN_NAME}.wav")
         ids = speaker_ids(utterances)
         codes = word_codes(w for u in utterances for w in u.words)
-        transcript = run_dir / f"{audio.stem}.txt"
+        transcript = run_dir / f"{RUN_NAME}.txt"
         transcript.write_text(
             "".join(
                 f"{ids[u.speaker]}\t{ids[u.speaker]}\t{u.start:.3f}\t{u.end:.3f}\t"
@@ -162,11 +166,14 @@ class FaveEngine:
             + "\n",
             encoding="ascii",
         )
-        output = run_dir / f"{audio.stem}.TextGrid"
-        command = [*self.command, *self.extra_args, "-v", "-d", str(dictionary)]
+        output = run_dir / f"{RUN_NAME}.TextGrid"
+        # Names relative to the run folder (FAVE's working directory): the task's work folder
+        # is named after the user's file, and FAVE puts the dictionary unquoted into HVite's
+        # shell command line (aligner.py:465-481).
+        command = [*self.command, *self.extra_args, "-v", "-d", dictionary.name]
         if self.htk_tools:
             command += ["-t", self.htk_tools]
-        command += [str(wav), str(transcript), str(output)]
+        command += [wav.name, transcript.name, output.name]
         run_tool(
             command,
             log_path=work_dir / ENGINE_LOG_NAME,
