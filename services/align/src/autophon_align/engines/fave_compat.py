@@ -33,10 +33,6 @@ from typing import Any
 NOT_FOUND_STATUSES = frozenset({126, 127})
 
 
-class ChunkToolFailed(Exception):
-    """A tool FAVE ran for one chunk exited with an error."""
-
-
 class ToolMissing(SystemExit):
     """A tool FAVE needs for every chunk is missing: nothing can be aligned."""
 
@@ -62,7 +58,8 @@ class CheckedSystem:
             if status in NOT_FOUND_STATUSES:
                 raise ToolMissing(f"autophon: {program} cannot be run (status {status}).")
             self.failures.append(message)
-        return status
+        # os.system's wait status (FAVE ignores it).
+        return status << 8 if status >= 0 else -status
 
     def take_failures(self) -> list[str]:
         failures, self.failures = self.failures, []
