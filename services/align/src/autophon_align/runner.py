@@ -47,10 +47,18 @@ from autophon_align.engines.pronunciations import (
     missing_words_text,
 )
 from autophon_align.textgrids import TextGridError, read_utterances, write_alignment
+from autophon_align.views import write_view
 from autophon_core.config import LanguageConfig, Settings
 from autophon_core.lexicon import DictionaryError, Lexicon, read_dictionary
 from autophon_core.storage import Storage, TaskPaths, atomic_path, atomic_write_bytes
-from autophon_core.taskfiles import ExitCode, Manifest, ManifestFile, ResultFile, RunResult
+from autophon_core.taskfiles import (
+    ExitCode,
+    Manifest,
+    ManifestFile,
+    Progress,
+    ResultFile,
+    RunResult,
+)
 
 LOG = logging.getLogger("autophon.runner")
 # An aligned word may overhang its utterance by this much (s) before it counts as outside.
@@ -139,6 +147,8 @@ class TaskRun:
         """Forget what an earlier attempt left behind."""
         self.paths.result_json.unlink(missing_ok=True)
         self.paths.engine_log.unlink(missing_ok=True)
+        self.paths.progress_json.unlink(missing_ok=True)
+        shutil.rmtree(self.paths.view_dir, ignore_errors=True)
         for temporary in self.paths.root.glob(".*.tmp"):  # atomic writes cut short by a kill
             temporary.unlink(missing_ok=True)
         for folder in (self.paths.work_dir, self.paths.output_dir):
@@ -172,8 +182,13 @@ class TaskRun:
                 ExitCode.BAD_INPUT,
             )
         lexicon = self._lexicon(engine, language, words, deadline)
-        aligned = [self._align(engine, r, lexicon, deadline, limit) for r in recordings]
+        progress = ProgressReport(self.paths, [r.duration for r in recordings])
+        aligned = []
+        for recording in recordings:
+            aligned.append(self._align(engine, recording, lexicon, deadline, limit))
+            progress.done(recording.duration)
         self._package(manifest, language, engine, recordings, aligned, lexicon)
+        self._write_views(recordings)
         result.status, result.error, result.exit_code = "completed", None, ExitCode.OK
         missing = set(lexicon.missing)
         result.files = [
@@ -473,6 +488,20 @@ class TaskRun:
         lines += [f"  - {w}" for w in self.warnings] or ["  (none)"]
         return "\n".join(lines) + "\n"
 
+    def _write_views(self, recordings: list[Recording]) -> None:
+        """The viewer's summaries; a recording without one is still a result."""
+        for recording in recordings:
+            stem = recording.file.stem
+            try:
+                write_view(
+                    self.paths.view_file(stem),
+                    recording.file.name,
+                    recording.audio,
+                    self.paths.output_textgrid(stem),
+                )
+            except (OSError, ValueError) as exc:
+                self.log(logging.WARNING, "no view", file=recording.file.name, error=str(exc))
+
     def _new_log(self, work_dir: Path) -> Path:
         work_dir.mkdir(parents=True, exist_ok=True)
         path = work_dir / ENGINE_LOG_NAME
@@ -488,6 +517,38 @@ class TaskRun:
         if lines and count:
             text = "\n".join(lines[-count:]) + "\n"
             atomic_write_bytes(self.paths.engine_log, text.encode("utf-8"))
+
+
+class ProgressReport:
+    """``progress.json``, rewritten as each recording is aligned. Progress is a courtesy: a
+    write that fails is logged, never a failure of the task."""
+
+    def __init__(self, paths: TaskPaths, durations: list[float]) -> None:
+        self.paths = paths
+        now = datetime.now(UTC)
+        self.progress = Progress(
+            files_done=0,
+            files_total=len(durations),
+            audio_seconds_done=0.0,
+            audio_seconds_total=round(sum(durations), 3),
+            started_at=now,
+            updated_at=now,
+        )
+        self._save()
+
+    def done(self, duration: float) -> None:
+        self.progress.files_done += 1
+        self.progress.audio_seconds_done = round(self.progress.audio_seconds_done + duration, 3)
+        self.progress.updated_at = datetime.now(UTC)
+        self._save()
+
+    def _save(self) -> None:
+        try:
+            self.progress.save(self.paths)
+        except OSError as exc:
+            LOG.warning(
+                "progress not written", extra={"task_id": self.paths.task_id, "error": str(exc)}
+            )
 
 
 def _failure(exc: EngineError, where: str) -> TaskFailure:
