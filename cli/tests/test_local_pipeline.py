@@ -16,10 +16,14 @@ from autophon_core.lexicon import normalise_words
 
 
 def follow(url: str, task_id: str) -> list[str]:
+    """The statuses the task's event stream sends (progress events are left out)."""
     statuses = []
     with httpx.stream("GET", f"{url}/api/v1/tasks/{task_id}/events", timeout=120) as response:
+        kind = ""
         for line in response.iter_lines():
-            if line.startswith("data: "):
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: ") and kind == "status":
                 statuses.append(json.loads(line.removeprefix("data: "))["status"])
     return statuses
 
