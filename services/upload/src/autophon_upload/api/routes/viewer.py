@@ -23,6 +23,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Message},
     404: {"model": Message},
     409: {"model": Message},
+    503: {"model": Message},
 }
 IndexPath = Annotated[
     int, Path(ge=0, le=1_000_000, description="The recording's position (from 0)")
