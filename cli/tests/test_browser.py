@@ -150,6 +150,7 @@ def test_upload_progress_viewer_and_playback(
     assert ["processing", 0] in seen, seen  # the bar appeared while aligning ...
     assert seen[-1] == ["completed", 1], seen  # ... and reached its end
     sync_api.expect(row.locator(".progress-text")).to_have_text("done")
+    page.screenshot(path=str(ARTIFACTS / "tasks.png"), full_page=True)
     task_id = row.get_attribute("id").removeprefix("t-")
 
     row.locator("a.view").click()
@@ -225,8 +226,15 @@ def test_viewer_after_the_recording_was_deleted(
     assert labels == normalise_words((samples / "fox.txt").read_text())
     page.screenshot(path=str(ARTIFACTS / "viewer-audio-deleted.png"), full_page=True)
 
-    # Back on the list: deleting the task removes its row and the task.
+    # Back on the list: a task just uploaded can be cancelled ...
     page.goto(server)
+    page.set_input_files("#files", [samples / "fox.wav", samples / "fox.txt"])
+    page.click("#submit")
+    newest = page.locator("#tasks tr").first
+    newest.locator("button.cancel").click()
+    sync_api.expect(newest).to_have_attribute("data-status", "cancelled")
+    sync_api.expect(newest.locator("button.delete")).to_be_visible()
+    # ... and deleting a finished task removes its row and the task.
     row = page.locator(f"#t-{task['id']}")
     page.on("dialog", lambda dialog: dialog.accept())
     row.locator("button.delete").click()

@@ -134,8 +134,8 @@ def spectrogram(
         frames = np.zeros((columns, window + 1), dtype=np.float32)
     else:
         frames = np.asarray(samples[indices.ravel()], dtype=np.float32).reshape(indices.shape)
-    frames = (frames[:, 1:] - PRE_EMPHASIS * frames[:, :-1]) * np.hanning(window)
-    power = np.abs(np.fft.rfft(frames, n=FFT_SIZE, axis=1))[:, : FFT_SIZE // 2] ** 2
+    windowed = (frames[:, 1:] - PRE_EMPHASIS * frames[:, :-1]) * np.hanning(window)
+    power = np.abs(np.fft.rfft(windowed, n=FFT_SIZE, axis=1))[:, : FFT_SIZE // 2] ** 2
     decibels = 10 * np.log10(power + 1e-10)
     top = float(decibels.max())
     level = np.clip((top - decibels) / DYNAMIC_RANGE_DB, 0.0, 1.0)
