@@ -7,8 +7,30 @@ const $ = id => document.getElementById(id);
 const audio = $("audio");
 const state = {
   view: null, peaks: null, image: null, t0: 0, t1: 1, selection: null, stopAt: null,
-  audioUrl: null, loading: 0,
+  audioUrl: null, samples: null, rate: 0, gain: 1, loading: 0,
 };
+
+// The samples of the 16-bit mono WAV the API serves (for the waveform zoomed in beyond its
+// summary); null for anything else.
+function wavSamples(buffer) {
+  const view = new DataView(buffer);
+  if (buffer.byteLength < 12 || view.getUint32(0) !== 0x52494646) return null;  // "RIFF"
+  let offset = 12, rate = 0, bits = 0, channels = 0;
+  while (offset + 8 <= buffer.byteLength) {
+    const kind = view.getUint32(offset), size = view.getUint32(offset + 4, true);
+    if (kind === 0x666d7420) {  // "fmt "
+      channels = view.getUint16(offset + 10, true);
+      rate = view.getUint32(offset + 12, true);
+      bits = view.getUint16(offset + 22, true);
+    } else if (kind === 0x64617461) {  // "data"
+      if (channels !== 1 || bits !== 16) return null;
+      const count = Math.floor(Math.min(size, buffer.byteLength - offset - 8) / 2);
+      return { samples: new Int16Array(buffer.slice(offset + 8, offset + 8 + count * 2)), rate };
+    }
+    offset += 8 + size + (size % 2);
+  }
+  return null;
+}
 
 function decodeBase64(text) {
   const bytes = atob(text);
@@ -57,6 +79,10 @@ function drawWaveform() {
   const peaks = state.peaks, cps = state.view.waveform.columns_per_second;
   const columns = peaks.length / 2;
   g.fillStyle = "#1b4f8a";
+  if (state.samples && (state.t1 - state.t0) * cps < w) {
+    drawSamples(g, w, h);
+    return;
+  }
   for (let x = 0; x < w; x++) {
     const a = Math.floor(xToTime(x) * cps), b = Math.max(a + 1, Math.ceil(xToTime(x + 1) * cps));
     let low = 127, high = -128;
@@ -64,7 +90,24 @@ function drawWaveform() {
       low = Math.min(low, peaks[2 * i]); high = Math.max(high, peaks[2 * i + 1]);
     }
     if (low > high) continue;
-    const top = h / 2 - high / 128 * h / 2, bottom = h / 2 - low / 128 * h / 2;
+    const top = h / 2 - high * state.gain / 128 * h / 2;
+    const bottom = h / 2 - low * state.gain / 128 * h / 2;
+    g.fillRect(x, top, 1, Math.max(1, bottom - top));
+  }
+}
+
+// Zoomed in beyond the summary's columns: the recording's own samples, while it is kept.
+function drawSamples(g, w, h) {
+  const samples = state.samples, rate = state.rate;
+  for (let x = 0; x < w; x++) {
+    const a = Math.floor(xToTime(x) * rate), b = Math.max(a + 1, Math.floor(xToTime(x + 1) * rate));
+    let low = 32767, high = -32768;
+    for (let i = Math.max(0, a); i < Math.min(samples.length, b + 1); i++) {
+      low = Math.min(low, samples[i]); high = Math.max(high, samples[i]);
+    }
+    if (low > high) continue;
+    const top = h / 2 - high * state.gain / 32768 * h / 2;
+    const bottom = h / 2 - low * state.gain / 32768 * h / 2;
     g.fillRect(x, top, 1, Math.max(1, bottom - top));
   }
 }
@@ -106,7 +149,8 @@ function drawTiers() {
     const html = [];
     intervals.forEach(([start, end, label], i) => {
       if (end < state.t0 || start > state.t1) return;
-      const left = timeToX(start), right = timeToX(end);
+      // Clipped to the lane, so the label of a long interval stays in sight.
+      const left = Math.max(-1, timeToX(start)), right = Math.min(w + 1, timeToX(end));
       const selected = state.selection && state.selection[0] === start && state.selection[1] === end;
       html.push(`<div class="interval${selected ? " selected" : ""}" data-index="${i}" ` +
         `data-start="${start}" data-end="${end}" title="${escapeHtml(label)} ` +
@@ -148,6 +192,9 @@ function drawPlayhead() {
 }
 
 // -- playing -------------------------------------------------------------------------------
+function setPlayable(playable) {
+  for (const id of ["play-selection", "play-window"]) $(id).disabled = !playable;
+}
 function play(start, end) {
   if (!state.audioUrl) return;
   audio.currentTime = start;
@@ -172,6 +219,7 @@ async function loadRecording(index) {
   $("audio-note").hidden = true;
   if (state.audioUrl) { URL.revokeObjectURL(state.audioUrl); state.audioUrl = null; }
   audio.removeAttribute("src"); audio.load();
+  state.samples = null;
   document.body.dataset.ready = "";
   let view;
   try {
@@ -181,7 +229,10 @@ async function loadRecording(index) {
   image.src = `data:image/png;base64,${view.spectrogram.png}`;
   await image.decode().catch(() => null);
   if (loading !== state.loading) return;
-  Object.assign(state, { view, image, peaks: new Int8Array(decodeBase64(view.waveform.peaks).buffer), selection: null });
+  const peaks = new Int8Array(decodeBase64(view.waveform.peaks).buffer);
+  // The waveform fills its height: scaled to the recording's loudest peak.
+  const loudest = peaks.reduce((most, v) => Math.max(most, Math.abs(v)), 1);
+  Object.assign(state, { view, image, peaks, gain: 0.95 * 127 / loudest, selection: null });
   $("max-frequency").textContent = `0–${Math.round(view.spectrogram.max_frequency)} Hz`;
   $("tiers").innerHTML = view.tiers.map((tier, i) =>
     `<div class="row"><div class="name" title="${escapeHtml(tier.name)}">${escapeHtml(tier.name)}</div>` +
@@ -190,11 +241,16 @@ async function loadRecording(index) {
   try {
     const blob = await (await api(`tasks/${taskId}/files/${index}/audio`)).blob();
     if (loading !== state.loading) return;
+    const wav = wavSamples(await blob.arrayBuffer());
+    if (wav) { state.samples = wav.samples; state.rate = wav.rate; }
     state.audioUrl = URL.createObjectURL(blob);
     audio.src = state.audioUrl;
     audio.hidden = false;
+    setPlayable(true);
+    draw();
   } catch (error) {
     audio.hidden = true;
+    setPlayable(false);
     const note = $("audio-note");
     note.hidden = false;
     note.textContent = error.status === 404
