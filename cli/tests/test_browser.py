@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,8 +151,39 @@ def test_upload_progress_viewer_and_playback(
     assert ["processing", 0] in seen, seen  # the bar appeared while aligning ...
     assert seen[-1] == ["completed", 1], seen  # ... and reached its end
     sync_api.expect(row.locator(".progress-text")).to_have_text("done")
-    page.screenshot(path=str(ARTIFACTS / "tasks.png"), full_page=True)
     task_id = row.get_attribute("id").removeprefix("t-")
+
+    # How a task is shown halfway, with warnings (what the API sends, given to the page).
+    halfway = {
+        "id": "f" * 32,
+        "status": "processing",
+        "error": None,
+        "files": [{"name": "a.wav"}, {"name": "b.wav"}, {"name": "c.wav"}],
+        "words": 30,
+        "duration_s": 30.0,
+        "warnings": ["a.txt: a point tier was skipped."],
+        "progress": {
+            "files_done": 1,
+            "files_total": 3,
+            "audio_seconds_done": 10.0,
+            "audio_seconds_total": 30.0,
+            "seconds_left": 95.0,
+            "updated_at": "2026-01-01T00:00:00Z",
+        },
+    }
+    page.evaluate("task => show(task)", halfway)
+    shown = page.locator(f"#t-{'f' * 32}")
+    # The estimate counts down between reports.
+    sync_api.expect(shown.locator(".progress-text")).to_have_text(
+        re.compile(r"1 of 3 files, 10\.0 of 30\.0 s of audio; about 1 min 3[0-5] s left")
+    )
+    assert float(shown.locator("progress").get_attribute("value")) == pytest.approx(1 / 3)
+    sync_api.expect(shown.locator(".warnings summary")).to_have_text("1 warning(s)")
+    shown.locator(".warnings summary").click()
+    sync_api.expect(shown.locator(".warnings li")).to_have_text(halfway["warnings"])
+    sync_api.expect(shown.locator("button.cancel")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "tasks.png"), full_page=True)
+    row = page.locator(f"#t-{task_id}")
 
     row.locator("a.view").click()
     page.wait_for_url(f"**/viewer?task={task_id}")
