@@ -7,6 +7,7 @@ Screenshots are kept in ``test-artifacts/browser/`` (or $AUTOPHON_TEST_ARTIFACTS
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import zipfile
@@ -263,6 +264,20 @@ def test_viewer_after_the_recording_was_deleted(
     labels = page.locator('.lane[data-name="words"] .interval').all_inner_texts()
     assert labels == normalise_words((samples / "fox.txt").read_text())
     page.screenshot(path=str(ARTIFACTS / "viewer-audio-deleted.png"), full_page=True)
+
+    # A view tampered with (Jobs write them) shows its text as text and runs nothing.
+    view_file = next((tmp_path / "data" / "tasks" / task["id"] / "view").glob("*.json"))
+    view = json.loads(view_file.read_text())
+    attack = '<img src=x onerror="window.pwned=1">'
+    view["tiers"][0]["intervals"][0][2] = attack
+    view["tiers"][0]["intervals"][1][0] = '0"><img src=x onerror="window.pwned=1">'
+    view["tiers"][1]["name"] = attack
+    view_file.write_text(json.dumps(view))
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    sync_api.expect(page.locator('.lane[data-name="words"] .interval').first).to_have_text(attack)
+    page.wait_for_timeout(500)  # an injected image would have failed to load by now
+    assert page.evaluate("window.pwned") is None
 
     # Back on the list: a task just uploaded can be cancelled ...
     page.goto(server)

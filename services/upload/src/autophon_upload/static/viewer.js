@@ -147,8 +147,10 @@ function drawTiers() {
   for (const lane of document.querySelectorAll("#tiers .lane")) {
     const intervals = state.view.tiers[Number(lane.dataset.tier)].intervals;
     const html = [];
-    intervals.forEach(([start, end, label], i) => {
-      if (end < state.t0 || start > state.t1) return;
+    intervals.forEach(([first, last, text], i) => {
+      // The view is written by an alignment Job: nothing in it reaches the page unchecked.
+      const start = Number(first), end = Number(last), label = String(text);
+      if (!(end >= state.t0 && start <= state.t1)) return;
       // Clipped to the lane, so the label of a long interval stays in sight.
       const left = Math.max(-1, timeToX(start)), right = Math.min(w + 1, timeToX(end));
       const selected = state.selection && state.selection[0] === start && state.selection[1] === end;

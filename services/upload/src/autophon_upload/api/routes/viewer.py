@@ -78,5 +78,10 @@ def _serve(runtime: Runtime, path: FilePath, media_type: str, missing: str) -> S
     return StreamingResponse(
         read_chunks(handle),
         media_type=media_type,
-        headers={"Content-Length": str(size), "Cache-Control": "private, no-cache"},
+        headers={
+            "Content-Length": str(size),
+            "Cache-Control": "private, no-cache",
+            # Written by a Job: never sniffed into something a browser would run.
+            "X-Content-Type-Options": "nosniff",
+        },
     )
