@@ -4,9 +4,10 @@ Reads only the task's folder (see autophon_core.storage): ``input/manifest.json`
 recording's ``input/<stem>.wav`` and ``input/<stem>.TextGrid``, and ``input/user.dict`` if
 the user uploaded one. Writes ``output/`` (the TextGrids), ``result.zip`` (TextGrids,
 missing_words.txt, README.txt; renamed into place only when complete), ``engine.log`` (the
-engine's last log lines) and last ``result.json`` (a RunResult), then returns the exit code
-the controller reads: 0, ExitCode.BAD_INPUT when running again cannot help, ExitCode.INTERNAL
-otherwise. It needs no database.
+engine's last log lines), ``progress.json`` after each recording (see autophon_align.progress),
+``view/<stem>.json`` per recording (see autophon_align.views) and last ``result.json`` (a
+RunResult), then returns the exit code the controller reads: 0, ExitCode.BAD_INPUT when
+running again cannot help, ExitCode.INTERNAL otherwise. It needs no database.
 """
 
 from __future__ import annotations
@@ -46,19 +47,13 @@ from autophon_align.engines.pronunciations import (
     build_task_lexicon,
     missing_words_text,
 )
+from autophon_align.progress import ProgressReport
 from autophon_align.textgrids import TextGridError, read_utterances, write_alignment
 from autophon_align.views import write_view
 from autophon_core.config import LanguageConfig, Settings
 from autophon_core.lexicon import DictionaryError, Lexicon, read_dictionary
 from autophon_core.storage import Storage, TaskPaths, atomic_path, atomic_write_bytes
-from autophon_core.taskfiles import (
-    ExitCode,
-    Manifest,
-    ManifestFile,
-    Progress,
-    ResultFile,
-    RunResult,
-)
+from autophon_core.taskfiles import ExitCode, Manifest, ManifestFile, ResultFile, RunResult
 
 LOG = logging.getLogger("autophon.runner")
 # An aligned word may overhang its utterance by this much (s) before it counts as outside.
@@ -517,38 +512,6 @@ class TaskRun:
         if lines and count:
             text = "\n".join(lines[-count:]) + "\n"
             atomic_write_bytes(self.paths.engine_log, text.encode("utf-8"))
-
-
-class ProgressReport:
-    """``progress.json``, rewritten as each recording is aligned. Progress is a courtesy: a
-    write that fails is logged, never a failure of the task."""
-
-    def __init__(self, paths: TaskPaths, durations: list[float]) -> None:
-        self.paths = paths
-        now = datetime.now(UTC)
-        self.progress = Progress(
-            files_done=0,
-            files_total=len(durations),
-            audio_seconds_done=0.0,
-            audio_seconds_total=round(sum(durations), 3),
-            started_at=now,
-            updated_at=now,
-        )
-        self._save()
-
-    def done(self, duration: float) -> None:
-        self.progress.files_done += 1
-        self.progress.audio_seconds_done = round(self.progress.audio_seconds_done + duration, 3)
-        self.progress.updated_at = datetime.now(UTC)
-        self._save()
-
-    def _save(self) -> None:
-        try:
-            self.progress.save(self.paths)
-        except OSError as exc:
-            LOG.warning(
-                "progress not written", extra={"task_id": self.paths.task_id, "error": str(exc)}
-            )
 
 
 def _failure(exc: EngineError, where: str) -> TaskFailure:
