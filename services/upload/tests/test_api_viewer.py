@@ -154,6 +154,11 @@ def test_warnings_of_the_upload_and_the_alignment(
         "fox.txt: a point tier was skipped.",
         "1 word(s) not in the dictionary were guessed.",
     ]
+    # A failed alignment's warnings are shown too.
+    failed_id, failed_paths = processing_task(client, runtime, samples)
+    RunResult(status="failed", error="Nothing could be aligned.", warnings=["w"]).save(failed_paths)
+    assert runtime.queue.fail(failed_id, "controller", Stage.ALIGN, "Nothing could be aligned.")
+    assert client.get(f"/api/v1/tasks/{failed_id}").json()["warnings"][-1] == "w"
     # A damaged result.json shows no warnings of the alignment rather than failing.
     paths.result_json.write_text("{")
     assert client.get(f"/api/v1/tasks/{task_id}").json()["warnings"] == [

@@ -50,7 +50,7 @@ def folder_state(storage: Storage, task: Task) -> FolderState:
     manifest = _load(storage, paths.manifest, Manifest)
     if manifest is not None:
         warnings += manifest.warnings
-    if task.status == TaskStatus.COMPLETED:
+    if task.status in (TaskStatus.COMPLETED, TaskStatus.FAILED):  # the last attempt's
         result = _load(storage, paths.result_json, RunResult)
         if result is not None:
             warnings += [w for w in result.warnings if w not in warnings]
