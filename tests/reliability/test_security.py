@@ -208,6 +208,8 @@ def test_a_task_record_with_a_malformed_id_reaches_no_file(
         answer = client.get(f"/api/v1/tasks/{bad_id}{suffix}", headers=as_user(ALICE))
         assert answer.status_code == 404, (suffix, answer.text)
     assert client.delete(f"/api/v1/tasks/{bad_id}", headers=as_user(ALICE)).status_code == 404
+    listed = client.get("/api/v1/tasks", headers=as_user(ALICE))
+    assert listed.status_code == 200 and listed.json()["tasks"][0]["warnings"] == []
     assert secret.exists()
 
 

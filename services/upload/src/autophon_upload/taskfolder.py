@@ -45,7 +45,10 @@ class FolderState(BaseModel):
 
 def folder_state(storage: Storage, task: Task) -> FolderState:
     """The task's warnings and, while it is processing, its progress."""
-    paths = storage.task(task.id)
+    try:
+        paths = storage.task(task.id)
+    except ValueError:  # a row whose id can name no folder (tampered with)
+        return FolderState()
     warnings: list[str] = []
     manifest = _load(storage, paths.manifest, Manifest)
     if manifest is not None:
