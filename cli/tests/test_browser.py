@@ -119,6 +119,20 @@ def check_word_positions(
         assert shown["width"] == pytest.approx(expected_width, abs=1.5), word
 
 
+def expect_window(page: Any, t0: float, t1: float) -> None:
+    """The viewer shows the time window [t0, t1] (to the ms of its readout)."""
+    readout = page.locator("#readout")
+    sync_api.expect(readout).to_contain_text("window ")
+    page.wait_for_function(
+        """([t0, t1]) => {
+          const text = document.getElementById("readout").textContent;
+          const m = text.match(/window (\\S+) to (\\S+) s/);
+          return m && Math.abs(m[1] - t0) < 0.0015 && Math.abs(m[2] - t1) < 0.0015;
+        }""",
+        arg=[t0, t1],
+    )
+
+
 def test_upload_progress_viewer_and_playback(
     server: str, page: Any, samples: Path, tmp_path: Path
 ) -> None:
@@ -224,14 +238,17 @@ def test_upload_progress_viewer_and_playback(
     page.click("#zoom-in")
     page.click("#zoom-in")
     t0, t1 = duration * 3 / 8, duration * 5 / 8
-    sync_api.expect(page.locator("#readout")).to_contain_text(f"window {t0:.3f} to {t1:.3f} s")
+    expect_window(page, t0, t1)
     check_word_positions(page, words, duration, t0, t1)
     page.screenshot(path=str(ARTIFACTS / "viewer-zoomed.png"), full_page=True)
     for _ in range(4):  # 50 ms: the waveform is drawn from the recording's samples
         page.click("#zoom-in")
     t0, t1 = duration / 2 - duration / 128, duration / 2 + duration / 128
-    sync_api.expect(page.locator("#readout")).to_contain_text(f"window {t0:.3f} to {t1:.3f} s")
+    expect_window(page, t0, t1)
     page.screenshot(path=str(ARTIFACTS / "viewer-samples.png"), full_page=True)
+    page.keyboard.press("ArrowRight")  # a quarter of the window later
+    t0, t1 = t0 + (t1 - t0) / 4, t1 + (t1 - t0) / 4
+    expect_window(page, t0, t1)
 
 
 def test_viewer_after_the_recording_was_deleted(

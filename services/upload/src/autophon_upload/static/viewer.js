@@ -346,7 +346,16 @@ for (const canvas of [$("wave"), $("spectrogram")]) {
   });
 }
 document.addEventListener("keydown", event => {
-  if (event.code !== "Space" || event.target.closest("input, select, button, audio")) return;
+  // Keys that fields, menus and the player use themselves stay theirs (Space on a button too).
+  if (!state.view || event.target.closest("input, select, audio")) return;
+  const span = state.t1 - state.t0;
+  const keys = {
+    ArrowLeft: () => setWindow(state.t0 - span / 4, state.t1 - span / 4),
+    ArrowRight: () => setWindow(state.t0 + span / 4, state.t1 + span / 4),
+    "+": () => zoom(0.5), "=": () => zoom(0.5), "-": () => zoom(2),
+  };
+  if (keys[event.key]) { event.preventDefault(); keys[event.key](); return; }
+  if (event.code !== "Space" || event.target.closest("button")) return;
   event.preventDefault();
   if (!audio.paused) { audio.pause(); return; }
   if (state.selection) play(...state.selection); else play(state.t0, state.t1);
