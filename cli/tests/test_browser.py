@@ -296,6 +296,15 @@ def test_viewer_after_the_recording_was_deleted(
     page.wait_for_timeout(500)  # an injected image would have failed to load by now
     assert page.evaluate("window.pwned") is None
 
+    # A task aligned before views were written: its tiers on the time axis, nothing else.
+    view_file.unlink()
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    labels = page.locator('.lane[data-name="words"] .interval').all_inner_texts()
+    assert labels == normalise_words((samples / "fox.txt").read_text())
+    sync_api.expect(page.locator("#message")).to_be_empty()
+    page.screenshot(path=str(ARTIFACTS / "viewer-tiers-only.png"), full_page=True)
+
     # Back on the list: a task just uploaded can be cancelled ...
     page.goto(server)
     page.set_input_files("#files", [samples / "fox.wav", samples / "fox.txt"])

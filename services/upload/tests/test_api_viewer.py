@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from praatio import textgrid as praatio_textgrid
 
 from autophon_core.models import Stage
 from autophon_core.queue import FileFigures, TaskFigures
@@ -190,8 +191,28 @@ def test_the_viewer_files_of_a_completed_task(
     assert gone.status_code == 404 and "deleted" in gone.json()["detail"]
     assert client.get(f"{base}/0/view").status_code == 200
 
-    # A view planted as a link (by a compromised Job) is not followed.
+    # A task aligned before views were written: the tiers of its result, and nothing else.
     paths.view_file("fox").unlink()
+    assert client.get(f"{base}/0/view").status_code == 404
+    grid = praatio_textgrid.Textgrid(minTimestamp=0.0, maxTimestamp=3.4)
+    words = [(0.1, 0.4, "the"), (0.5, 0.9, "quick")]
+    grid.addTier(praatio_textgrid.IntervalTier("words", words, 0.0, 3.4))
+    grid.addTier(praatio_textgrid.PointTier("marks", [(1.0, "x")], 0.0, 3.4))
+    paths.output_dir.mkdir()
+    grid.save(str(paths.output_textgrid("fox")), format="long_textgrid", includeBlankSpaces=True)
+    assert client.get(f"{base}/0/view").json() == {
+        "name": "fox.wav",
+        "duration_s": 3.4,
+        "tiers": [{"name": "words", "intervals": [list(w) for w in words]}],
+        "waveform": None,
+        "spectrogram": None,
+    }
+
+    paths.output_textgrid("fox").write_text('File type = "ooTextFile"\nxmin = oops')
+    assert client.get(f"{base}/0/view").status_code == 404  # damaged: no tiers, no error
+
+    # A view planted as a link (by a compromised Job) is not followed.
+    paths.output_textgrid("fox").unlink()
     os.symlink("/etc/passwd", paths.view_file("fox"))
     assert client.get(f"{base}/0/view").status_code == 404
 

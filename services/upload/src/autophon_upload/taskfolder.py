@@ -1,6 +1,7 @@
 """What the API reads from a task's folder rather than the database: the warnings of the
 upload worker (``input/manifest.json``) and the runner (``result.json``), the runner's
-progress (``progress.json``), and the viewer's files (``view/<stem>.json`` and the recording).
+progress (``progress.json``), and the viewer's files (``view/<stem>.json``, the result
+TextGrid and the recording).
 
 Every file is opened through :meth:`Storage.open_for_reading` (a Job writes these folders; a
 symbolic link planted there is refused) and read up to a size limit.
@@ -11,13 +12,15 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
+from praatio.utilities import errors as praatio_errors
+from praatio.utilities import textgrid_io
 from pydantic import BaseModel, ValidationError
 
 from autophon_core.models import Task, TaskStatus
 from autophon_core.storage import Storage
-from autophon_core.taskfiles import Manifest, Progress, RunResult
+from autophon_core.taskfiles import Manifest, ManifestFile, Progress, RunResult
 
 log = logging.getLogger("autophon.api")
 
@@ -83,12 +86,12 @@ def estimate(progress: Progress, now: datetime) -> ProgressPublic:
     )
 
 
-def recording_stem(storage: Storage, task_id: str, index: int) -> str | None:
-    """The safe stem of the task's recording number ``index`` (from 0), None if none."""
+def recording(storage: Storage, task_id: str, index: int) -> ManifestFile | None:
+    """The task's recording number ``index`` (from 0), None if none."""
     manifest = _load(storage, storage.task(task_id).manifest, Manifest)
     if manifest is None or not 0 <= index < len(manifest.files):
         return None
-    return manifest.files[index].stem
+    return manifest.files[index]
 
 
 def open_file(storage: Storage, path: Path) -> BinaryIO | None:
@@ -102,13 +105,51 @@ def open_file(storage: Storage, path: Path) -> BinaryIO | None:
         return None
 
 
-def _load(storage: Storage, path: Path, model: type[M]) -> M | None:
+def tiers_view(storage: Storage, path: Path, name: str) -> dict[str, Any] | None:
+    """A view with the tiers of the result TextGrid ``path`` and no waveform or spectrogram:
+    what the viewer shows of a task aligned before the runner wrote views."""
+    data = _read(storage, path)
+    if not data:
+        return None
+    try:
+        grid = textgrid_io.parseTextgridStr(data.decode("utf-8"), includeEmptyIntervals=False)
+        tiers = [
+            {
+                "name": str(tier["name"]),
+                "intervals": [
+                    [float(entry.start), float(entry.end), str(entry.label)]
+                    for entry in tier["entries"]
+                ],
+            }
+            for tier in grid["tiers"]
+            if tier["class"] == "IntervalTier"
+        ]
+        duration = float(grid["xmax"])
+    except (LookupError, AttributeError, TypeError, ValueError, praatio_errors.PraatioException):
+        # praatio's parser fails on a damaged file with any of these.
+        return None
+    return {
+        "name": name,
+        "duration_s": duration,
+        "tiers": tiers,
+        "waveform": None,
+        "spectrogram": None,
+    }
+
+
+def _read(storage: Storage, path: Path) -> bytes:
+    """The file's bytes; empty when it is missing, refused or too big."""
     handle = open_file(storage, path)
     if handle is None:
-        return None
+        return b""
     with handle:
         data = handle.read(MAX_JSON_BYTES + 1)
-    if len(data) > MAX_JSON_BYTES:
+    return b"" if len(data) > MAX_JSON_BYTES else data
+
+
+def _load(storage: Storage, path: Path, model: type[M]) -> M | None:
+    data = _read(storage, path)
+    if not data:
         return None
     try:
         return model.model_validate_json(data)

@@ -76,7 +76,8 @@ function drawWaveform() {
   const [g, w, h] = sizeCanvas($("wave"));
   g.fillStyle = "#fff"; g.fillRect(0, 0, w, h);
   g.strokeStyle = "#ccc"; g.beginPath(); g.moveTo(0, h / 2); g.lineTo(w, h / 2); g.stroke();
-  const peaks = state.peaks, cps = state.view.waveform.columns_per_second;
+  if (!state.view.waveform && !state.samples) return note(g, w, h, "no waveform stored");
+  const peaks = state.peaks, cps = state.view.waveform ? state.view.waveform.columns_per_second : 1;
   const columns = peaks.length / 2;
   g.fillStyle = "#1b4f8a";
   if (state.samples && (state.t1 - state.t0) * cps < w) {
@@ -112,11 +113,18 @@ function drawSamples(g, w, h) {
   }
 }
 
+// A task aligned before views were written has only its tiers.
+function note(g, w, h, text) {
+  g.fillStyle = "#888"; g.font = "13px system-ui, sans-serif"; g.textAlign = "center";
+  g.fillText(text, w / 2, h / 2);
+  g.textAlign = "start";
+}
+
 function drawSpectrogram() {
   const [g, w, h] = sizeCanvas($("spectrogram"));
   g.fillStyle = "#fff"; g.fillRect(0, 0, w, h);
-  if (!state.image) return;
-  const cps = state.view.spectrogram.columns_per_second;
+  if (!state.image) return note(g, w, h, "no spectrogram stored");
+  const cps = Number(state.view.spectrogram.columns_per_second);
   g.imageSmoothingEnabled = true;
   g.drawImage(state.image, state.t0 * cps, 0, (state.t1 - state.t0) * cps, state.image.height,
     0, 0, w, h);
@@ -227,15 +235,20 @@ async function loadRecording(index) {
   try {
     view = await (await api(`tasks/${taskId}/files/${index}/view`)).json();
   } catch (error) { $("message").textContent = error.message; return; }
-  const image = new Image();
-  image.src = `data:image/png;base64,${view.spectrogram.png}`;
-  await image.decode().catch(() => null);
+  let image = null;
+  if (view.spectrogram) {
+    image = new Image();
+    image.src = `data:image/png;base64,${view.spectrogram.png}`;
+    await image.decode().catch(() => { image = null; });
+  }
   if (loading !== state.loading) return;
-  const peaks = new Int8Array(decodeBase64(view.waveform.peaks).buffer);
+  const peaks = new Int8Array(view.waveform ? decodeBase64(view.waveform.peaks).buffer : 0);
   // The waveform fills its height: scaled to the recording's loudest peak.
   const loudest = peaks.reduce((most, v) => Math.max(most, Math.abs(v)), 1);
-  Object.assign(state, { view, image, peaks, gain: 0.95 * 127 / loudest, selection: null });
-  $("max-frequency").textContent = `0–${Math.round(view.spectrogram.max_frequency)} Hz`;
+  const gain = peaks.length ? 0.95 * 127 / loudest : 1;
+  Object.assign(state, { view, image, peaks, gain, selection: null });
+  $("max-frequency").textContent =
+    view.spectrogram ? `0–${Math.round(Number(view.spectrogram.max_frequency))} Hz` : "";
   $("tiers").innerHTML = view.tiers.map((tier, i) =>
     `<div class="row"><div class="name" title="${escapeHtml(tier.name)}">${escapeHtml(tier.name)}</div>` +
     `<div class="content"><div class="lane" data-tier="${i}" data-name="${escapeHtml(tier.name)}"></div></div></div>`).join("");
