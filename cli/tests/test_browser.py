@@ -65,8 +65,6 @@ def server_config(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
     monkeypatch.setenv(TOKENS_ENV, TOKEN)  # the server process inherits it
     return {
         "api": {"tokens_env": TOKENS_ENV},
-        # Kept so that the viewer can play them; deleting them is tested below.
-        "storage": {"delete_audio_after_alignment": False},
         "queue": {"poll_interval_seconds": 0.3},
     }
 
