@@ -10,7 +10,7 @@ TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 APT_PACKAGES := ffmpeg sox espeak-ng
 
-.PHONY: help install install-runtime system-deps run test test-pg lint format typecheck bench soak images chart e2e clean
+.PHONY: help install install-runtime system-deps browser-deps run test test-pg lint format typecheck bench soak images chart e2e clean
 
 help:
 	@echo "make run    - start AutoPhon locally (SQLite, ./.autophon, built-in engine) and print the URL"
@@ -29,6 +29,16 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
 
+# Debian's Chromium for the browser tests (cli/tests/test_browser.py), only when missing and
+# only where apt can install it; without it those tests skip, saying why.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null ) \
+	    || echo "chromium could not be installed: the browser tests will be skipped"; \
+	fi
+
 $(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -41,7 +51,7 @@ $(TEST_STAMP): $(RUNTIME_STAMP)
 
 install-runtime: system-deps $(RUNTIME_STAMP)
 
-install: install-runtime $(TEST_STAMP)
+install: install-runtime browser-deps $(TEST_STAMP)
 
 run: install-runtime
 	$(BIN)/autophon local

@@ -27,6 +27,7 @@ MODULES: dict[str, str] = {
     "engine": "bench.engine",
     "memory": "bench.memory",
     "upload": "bench.upload",
+    "views": "bench.views",
 }
 
 Runner = Callable[[BenchEnv], Iterator[Figure]]

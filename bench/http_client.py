@@ -45,8 +45,11 @@ def follow(client: httpx.Client, base: str, task_id: str, timeout: float = 300.0
     with client.stream(
         "GET", f"{base}/api/v1/tasks/{task_id}/events", timeout=httpx.Timeout(timeout)
     ) as stream:
+        kind = ""
         for line in stream.iter_lines():
-            if not line.startswith("data:"):
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            if not line.startswith("data:") or kind != "status":  # progress events too
                 continue
             data = json.loads(line[5:])
             followed.events.append((data["status"], time.monotonic(), data["at"]))

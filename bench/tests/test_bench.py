@@ -41,6 +41,11 @@ EXPECTED = {
     ),
     "upload_peak_rss_delta",
     "upload_throughput",
+    *(
+        f"view_{what}_{length}"
+        for what in ("write_seconds", "size")
+        for length in ("minute", "hour")
+    ),
 }
 
 

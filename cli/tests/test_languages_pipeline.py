@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from praatio import textgrid as praatio_textgrid
-from test_local_pipeline import follow, server  # noqa: F401  (the server fixture)
+from test_local_pipeline import follow
 
 from autophon_core.lexicon import normalise_words
 from autophon_core.synthetic_speech import WordTiming, boundary_errors, synthesize
@@ -91,7 +91,7 @@ def tier(archive: zipfile.ZipFile, member: str, name: str, folder: Path) -> list
 @pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_nordic_speech_aligns_across_languages(
-    server: str,  # noqa: F811
+    server: str,
     recordings: list[Recording],
     tmp_path: Path,
 ) -> None:
@@ -130,7 +130,7 @@ def test_nordic_speech_aligns_across_languages(
 @pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_swedish_uploaded_as_english_is_named(
-    server: str,  # noqa: F811
+    server: str,
     recordings: list[Recording],
 ) -> None:
     swedish = next(r for r in recordings if r.code == "swe")

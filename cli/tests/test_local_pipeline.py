@@ -5,80 +5,25 @@ from __future__ import annotations
 
 import io
 import json
-import signal
-import socket
-import subprocess
-import sys
-import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from praatio import textgrid as praatio_textgrid
 
 from autophon_core.lexicon import normalise_words
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def server(db_url: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    config = tmp_path / "autophon.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "database": {"url": db_url},
-                "storage": {"root": str(tmp_path / "data")},
-                "api": {"host": "127.0.0.1", "port": port},
-                "queue": {"shutdown_grace_seconds": 10},
-            }
-        )
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "autophon_cli", "--config", str(config), "local"],
-        stdout=open(tmp_path / "local.log", "wb"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, (tmp_path / "local.log").read_text()
-            assert time.monotonic() < deadline, "autophon local did not start"
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-    assert code == 0, (tmp_path / "local.log").read_text()[-3000:]
-    log_lines = (tmp_path / "local.log").read_text().splitlines()
-    records = [json.loads(line) for line in log_lines if line.startswith("{")]
-    assert any(r.get("event") == "worker stopped" for r in records)
-
-
 def follow(url: str, task_id: str) -> list[str]:
+    """The statuses the task's event stream sends (progress events are left out)."""
     statuses = []
     with httpx.stream("GET", f"{url}/api/v1/tasks/{task_id}/events", timeout=120) as response:
+        kind = ""
         for line in response.iter_lines():
-            if line.startswith("data: "):
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: ") and kind == "status":
                 statuses.append(json.loads(line.removeprefix("data: "))["status"])
     return statuses
 

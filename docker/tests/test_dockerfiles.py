@@ -437,6 +437,21 @@ def test_mfa_image_downloads_its_models_at_build_time() -> None:
     assert "MFA_ROOT_DIR=/tmp/mfa" in env
 
 
+def test_mfa_image_pins_versions_that_fit_together() -> None:
+    """MFA with the kalpy and Kaldi of its conda-forge recipe (3.4.1: kaldi 5.5.1172, kalpy
+    >= 0.10; MFA 3.2.3's recipe left kalpy open, and later kalpy releases break it), and the
+    MFA release whose `mfa align` definition the adapter's tests check arguments against."""
+    df = dockerfile("aligner-mfa")
+    runs = df.run_text()
+    assert df.arg_default("MFA_VERSION") == "3.4.1"
+    assert df.arg_default("KALPY_VERSION") == ">=0.10,<0.11"
+    assert df.arg_default("KALDI_VERSION") == "5.5.1172"
+    assert '"kalpy${KALPY_VERSION}" "kaldi=${KALDI_VERSION}"' in runs
+    assert 'test "$(mfa version)" = "${MFA_VERSION}"' in runs
+    copied = (REPO / "services/align/tests/mfa_upstream.py").read_text(encoding="utf-8")
+    assert f"tag v{df.arg_default('MFA_VERSION')}." in copied
+
+
 def test_fave_image_requires_the_licensed_htk_sources() -> None:
     df = dockerfile("aligner-fave")
     assert df.arg_default("HTK_SOURCE") == "", "HTK_SOURCE must have no default"
@@ -451,6 +466,18 @@ def test_fave_image_requires_the_licensed_htk_sources() -> None:
     assert "fave-align" in runs
     htk_paths = {i.args for i in df.final.all("COPY") if "--from=htk" in i.args}
     assert htk_paths == {"--from=htk /opt/htk /opt/htk"}
+
+
+def test_fave_image_runs_the_fave_the_tests_run() -> None:
+    """The image installs the FAVE release the tests run the adapter through, with what it
+    needs on Python 3.11 (pkg_resources; the compatibility launcher, checked at build)."""
+    df = dockerfile("aligner-fave")
+    tested = [d for d in PYPROJECT["project"]["optional-dependencies"]["test"] if "fave" in d]
+    assert tested == [f"fave=={df.arg_default('FAVE_VERSION')}"]
+    runs = df.run_text()
+    assert '"fave==${FAVE_VERSION}" "setuptools<81"' in runs
+    assert "-m autophon_align.engines.fave_compat --version" in runs
+    assert "setuptools<81" in PYPROJECT["project"]["optional-dependencies"]["test"]
 
 
 def test_fave_build_fails_clearly_without_htk(tmp_path: Path) -> None:

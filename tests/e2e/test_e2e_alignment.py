@@ -66,8 +66,11 @@ def follow_events(api: httpx.Client, task_id: str, timeout: float = 600) -> list
     ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
+        kind = ""
         for line in response.iter_lines():
-            if line.startswith("data:"):
+            if line.startswith("event:"):
+                kind = line.removeprefix("event:").strip()
+            elif line.startswith("data:") and kind == "status":  # not "progress"
                 data = json.loads(line.removeprefix("data:").strip())
                 statuses.append(data["status"])
                 if data["status"] in FINAL:

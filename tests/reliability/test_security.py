@@ -177,7 +177,7 @@ def test_malformed_and_encoded_ids_reach_no_file(
     secret.write_text("secret")
     headers = as_user(ALICE)
     for nasty in NASTY_IDS:
-        for suffix in ("", "/events", "/result"):
+        for suffix in ("", "/events", "/result", "/files/0/view", "/files/0/audio"):
             answer = client.get(f"/api/v1/tasks/{nasty}{suffix}", headers=headers)
             if answer.status_code == 200:  # dot segments resolved by the client: the list
                 assert set(answer.json()) == {"tasks", "next_cursor"}, (nasty, suffix)
@@ -204,10 +204,12 @@ def test_a_task_record_with_a_malformed_id_reaches_no_file(
             ),
             {"id": bad_id, "owner": token_owner(ALICE), "now": "2026-01-01 00:00:00"},
         )
-    for suffix in ("", "/events", "/result"):
+    for suffix in ("", "/events", "/result", "/files/0/view", "/files/0/audio"):
         answer = client.get(f"/api/v1/tasks/{bad_id}{suffix}", headers=as_user(ALICE))
         assert answer.status_code == 404, (suffix, answer.text)
     assert client.delete(f"/api/v1/tasks/{bad_id}", headers=as_user(ALICE)).status_code == 404
+    listed = client.get("/api/v1/tasks", headers=as_user(ALICE))
+    assert listed.status_code == 200 and listed.json()["tasks"][0]["warnings"] == []
     assert secret.exists()
 
 

@@ -80,6 +80,8 @@ def test_config_file_loads_and_names_the_release_objects(
     assert str(settings.storage.root) == k8s.data_mount_path
     assert settings.api.host == "0.0.0.0"
     assert settings.database.url.startswith("postgresql")
+    # The service keeps the original's privacy promise, unlike the local install's default.
+    assert settings.storage.delete_audio_after_alignment
 
 
 def test_config_values_pass_through_verbatim(rendered: Rendered) -> None:

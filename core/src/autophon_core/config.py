@@ -51,8 +51,10 @@ class DatabaseConfig(Section):
 class StorageConfig(Section):
     # Root of the shared volume (the PVC mount on Kubernetes, a folder locally).
     root: Path = Path("./.autophon/data")
-    # The original promised that recordings are deleted right after alignment.
-    delete_audio_after_alignment: bool = True
+    # The original service promised that recordings are deleted right after alignment: the
+    # chart sets this (values.yaml). The built-in default is the local install's, on the user's
+    # own disk, where the recordings stay (until retention) so the viewer can play them.
+    delete_audio_after_alignment: bool = False
     # Finished tasks (results) are kept this many days, then expired; 0 keeps them forever.
     result_retention_days: int = Field(30, ge=0)
 

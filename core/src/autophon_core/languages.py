@@ -70,6 +70,19 @@ def resolve_language(name: str, languages: Sequence[LanguageConfig]) -> Language
     return None
 
 
+def known_code(language: LanguageConfig) -> str | None:
+    """The KNOWN_LANGUAGES code ``language`` is a variant of: its code ("eng"), the part
+    before a dash ("eng-mfa"), or a built-in alias among its own aliases; None if none."""
+    for candidate in (language.code, language.code.split("-")[0]):
+        if candidate.lower() in _BY_CODE:
+            return candidate.lower()
+    names = {alias.lower() for alias in language.aliases}
+    for known in KNOWN_LANGUAGES:
+        if names & {known.code, known.iso1, *known.aliases}:
+            return known.code
+    return None
+
+
 def language_name(code: str) -> str:
     known = _BY_CODE.get(code)
     return known.name if known else code
@@ -95,7 +108,7 @@ def _language_identifier() -> Any:
         if _identifier is None:
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-            _identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            _identifier = LanguageIdentifier.from_pickled_model(MODEL_FILE, norm_probs=True)
         return _identifier
 
 

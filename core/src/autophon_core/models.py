@@ -128,9 +128,6 @@ class Task(Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
     words: Mapped[int | None] = mapped_column(Integer)
     missing_words: Mapped[int | None] = mapped_column(Integer)
-    # Sentences for the user (guessed pronunciations, a transcript that looks like another
-    # language...): the upload worker's, then the aligner's.
-    warnings: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
     files: Mapped[list[TaskFile]] = relationship(
         back_populates="task",

@@ -69,7 +69,6 @@ class TaskFigures:
     words: int
     missing_words: int
     files: Sequence[FileFigures]
-    warnings: Sequence[str] = ()
 
 
 _NOTIFY_KEY = "autophon_notify"
@@ -379,7 +378,6 @@ class TaskQueue:
                 duration_s=figures.duration_s,
                 words=figures.words,
                 missing_words=figures.missing_words,
-                warnings=list(figures.warnings),
             )
             .execution_options(synchronize_session=False)
         )
@@ -426,19 +424,14 @@ class TaskQueue:
         stage: Stage,
         error: str,
         error_log: str | None = None,
-        warnings: Sequence[str] | None = None,
     ) -> bool:
-        """Fail the task for good with a sentence the user can act on (and the warnings of
-        the failed run, when it left some)."""
-        values: dict[str, Any] = {"finished_at": utcnow(), "error": error, "error_log": error_log}
-        if warnings is not None:
-            values["warnings"] = list(warnings)
+        """Fail the task for good with a sentence the user can act on."""
         return self._finish(
             task_id,
             worker_id,
             from_status=stage.claimed_status,
             to_status=TaskStatus.FAILED,
-            values=values,
+            values={"finished_at": utcnow(), "error": error, "error_log": error_log},
             message=error,
         )
 

@@ -10,6 +10,9 @@
         output/         TextGrids being written by the runner
         result.zip      the packaged result (written under a temporary name, then renamed)
         result.json     the runner's machine-readable result (status, figures, error)
+        progress.json   the runner's progress while aligning (files and audio seconds done)
+        view/<stem>.json  what the viewer shows of a recording: its tiers, waveform peaks and
+                        a spectrogram image (small; kept when the recordings are deleted)
         engine.log      the last lines of the engine's log
         job.log         a local Job's output (locally; on Kubernetes it is the pod's log)
 
@@ -114,6 +117,17 @@ class TaskPaths:
     @property
     def result_json(self) -> Path:
         return self.root / "result.json"
+
+    @property
+    def progress_json(self) -> Path:
+        return self.root / "progress.json"
+
+    @property
+    def view_dir(self) -> Path:
+        return self.root / "view"
+
+    def view_file(self, stem: str) -> Path:
+        return self.view_dir / f"{safe_name(stem)}.json"
 
     @property
     def job_log(self) -> Path:

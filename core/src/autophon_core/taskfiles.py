@@ -3,6 +3,8 @@
 - ``input/manifest.json`` (:class:`Manifest`): written by the upload worker, read by the runner.
 - ``result.json`` (:class:`RunResult`): written by the runner (``autophon run-task``), read by
   the controller together with the Job's exit code.
+- ``progress.json`` (:class:`Progress`): rewritten by the runner after each recording, read by
+  the API while the task is processing.
 """
 
 from __future__ import annotations
@@ -97,3 +99,18 @@ class RunResult(BaseModel):
     @classmethod
     def load(cls, paths: TaskPaths) -> RunResult:
         return cls.model_validate(read_json(paths.result_json))
+
+
+class Progress(BaseModel):
+    """How far the runner got: recordings and seconds of audio aligned, of the task's total."""
+
+    files_done: int
+    files_total: int
+    audio_seconds_done: float
+    audio_seconds_total: float
+    # When the first recording started aligning, and when this was written.
+    started_at: datetime
+    updated_at: datetime
+
+    def save(self, paths: TaskPaths) -> None:
+        write_json(paths.progress_json, self.model_dump(mode="json"))

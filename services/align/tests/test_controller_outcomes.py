@@ -44,22 +44,13 @@ def test_a_succeeded_job_without_a_result_fails() -> None:
 
 
 def test_the_runners_error_wins_over_the_jobs_reason() -> None:
-    result = RunResult(
-        status="failed", error="fox.txt is empty.", exit_code=65, warnings=["looks Swedish"]
-    )
+    result = RunResult(status="failed", error="fox.txt is empty.", exit_code=65)
     outcome = judge(failed_job("BadInput"), result, None)
     assert (outcome.verdict, outcome.error, outcome.reason) == (
         Verdict.FAIL,
         "fox.txt is empty.",
         "bad_input",
     )
-    assert outcome.warnings == ["looks Swedish"]  # kept with the failed task
-
-
-def test_a_completed_results_warnings_go_with_its_figures() -> None:
-    result = DONE.model_copy(update={"warnings": ["2 words guessed"]})
-    outcome = judge(JobStatus(TASK, JobPhase.SUCCEEDED, exit_code=0), result, None)
-    assert outcome.figures is not None and list(outcome.figures.warnings) == ["2 words guessed"]
 
 
 def test_a_stale_completed_result_does_not_hide_a_failure() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from autophon_core.config import LanguageConfig
-from autophon_core.languages import LanguageGuess, guess_language, language_name
+from autophon_core.languages import LanguageGuess, guess_language, known_code, language_name
 
 # More than this share of the transcript's words missing from the dictionary is suspicious.
 MISSING_SHARE = 0.5
@@ -51,8 +51,9 @@ def check_language(
     share = absent / len(words)
     if has_dictionary and share <= MISSING_SHARE:
         return LanguageCheck([], None, language.name)  # no need to load the identifier
-    guess = guess_language(words, language.code)
-    other = guess if guess is not None and guess.code != language.code else None
+    chosen = known_code(language) or language.code
+    guess = guess_language(words, chosen)
+    other = guess if guess is not None and guess.code != chosen else None
     if has_dictionary:
         message = (
             f"{absent} of {len(words)} words ({share:.0%}) of the transcripts are not in the "

@@ -36,8 +36,6 @@ class Outcome:
     error: str | None = None
     # Metrics label of a failure or retry ("bad_input", "deadline_exceeded", "killed"...).
     reason: str | None = None
-    # A failed run's warnings (None: the run left none to go by).
-    warnings: list[str] | None = None
 
 
 class ManifestError(Exception):
@@ -95,7 +93,6 @@ def figures_of(result: RunResult) -> TaskFigures:
         words=sum(f.words for f in result.files),
         missing_words=sum(f.missing_words for f in result.files),
         files=files,
-        warnings=list(result.warnings),
     )
 
 
@@ -148,7 +145,6 @@ def judge(job: JobStatus, result: RunResult | None, problem: str | None) -> Outc
                 error=result.error
                 or "The aligner reported a failure without a reason. " + _INTERNAL_ADVICE,
                 reason="bad_input" if bad_input else "error",
-                warnings=list(result.warnings),
             )
         # Exit 0 without a usable result: never mark such a task completed.
         return Outcome(
@@ -162,14 +158,12 @@ def judge(job: JobStatus, result: RunResult | None, problem: str | None) -> Outc
         if job.message:
             cause = f"{cause}: {job.message}"
         return Outcome(verdict=Verdict.RETRY, error=cause, reason=reason_label(job.reason))
-    ran = result is not None and result.status == "failed"
-    error = result.error if ran and result is not None and result.error else None
-    return Outcome(
-        verdict=Verdict.FAIL,
-        error=error or job_failure_sentence(job),
-        reason=reason_label(job.reason),
-        warnings=list(result.warnings) if ran and result is not None else None,
+    error = (
+        result.error
+        if result is not None and result.status == "failed" and result.error
+        else job_failure_sentence(job)
     )
+    return Outcome(verdict=Verdict.FAIL, error=error, reason=reason_label(job.reason))
 
 
 def attempts_exhausted_sentence(max_attempts: int, cause: str) -> str:

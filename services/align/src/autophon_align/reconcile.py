@@ -281,9 +281,7 @@ class Reconciler:
         else:
             error_log = self.launcher.logs(task_id, self.settings.controller.log_tail_lines)
             error = outcome.error or "The alignment failed."
-            done = self.queue.fail(
-                task_id, self.worker_id, STAGE, error, error_log or None, outcome.warnings
-            )
+            done = self.queue.fail(task_id, self.worker_id, STAGE, error, error_log or None)
         if not done:  # the lease was lost meanwhile (cancelled, reclaimed): look again
             self._requeue(task_id)
             return

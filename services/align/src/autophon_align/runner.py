@@ -4,9 +4,10 @@ Reads only the task's folder (see autophon_core.storage): ``input/manifest.json`
 recording's ``input/<stem>.wav`` and ``input/<stem>.TextGrid``, and ``input/user.dict`` if
 the user uploaded one. Writes ``output/`` (the TextGrids), ``result.zip`` (TextGrids,
 missing_words.txt, README.txt; renamed into place only when complete), ``engine.log`` (the
-engine's last log lines) and last ``result.json`` (a RunResult), then returns the exit code
-the controller reads: 0, ExitCode.BAD_INPUT when running again cannot help, ExitCode.INTERNAL
-otherwise. It needs no database.
+engine's last log lines), ``progress.json`` after each recording (see autophon_align.progress),
+``view/<stem>.json`` per recording (see autophon_align.views) and last ``result.json`` (a
+RunResult), then returns the exit code the controller reads: 0, ExitCode.BAD_INPUT when
+running again cannot help, ExitCode.INTERNAL otherwise. It needs no database.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ from autophon_align.engines.pronunciations import (
     missing_words_text,
 )
 from autophon_align.language_check import LanguageCheck, check_language
+from autophon_align.progress import ProgressReport
 from autophon_align.textgrids import TextGridError, read_utterances, write_alignment
+from autophon_align.views import write_view
 from autophon_core.config import LanguageConfig, Settings
 from autophon_core.languages import alignment_description, phone_set
 from autophon_core.lexicon import DictionaryError, Lexicon, dictionary_path, read_dictionary
@@ -151,6 +154,8 @@ class TaskRun:
         """Forget what an earlier attempt left behind."""
         self.paths.result_json.unlink(missing_ok=True)
         self.paths.engine_log.unlink(missing_ok=True)
+        self.paths.progress_json.unlink(missing_ok=True)
+        shutil.rmtree(self.paths.view_dir, ignore_errors=True)
         for temporary in self.paths.root.glob(".*.tmp"):  # atomic writes cut short by a kill
             temporary.unlink(missing_ok=True)
         for folder in (self.paths.work_dir, self.paths.output_dir):
@@ -185,8 +190,13 @@ class TaskRun:
                 ExitCode.BAD_INPUT,
             )
         lexicon = self._lexicon(engine, language, words, deadline)
-        aligned = [self._align(engine, r, lexicon, deadline, limit) for r in recordings]
+        progress = ProgressReport(self.paths, [r.duration for r in recordings])
+        aligned = []
+        for recording in recordings:
+            aligned.append(self._align(engine, recording, lexicon, deadline, limit))
+            progress.done(recording.duration)
         self._package(manifest, language, engine, recordings, aligned, lexicon)
+        self._write_views(recordings)
         result.status, result.error, result.exit_code = "completed", None, ExitCode.OK
         missing = set(lexicon.missing)
         result.files = [
@@ -520,6 +530,20 @@ class TaskRun:
         ]
         lines += [f"  - {w}" for w in self.warnings] or ["  (none)"]
         return "\n".join(lines) + "\n"
+
+    def _write_views(self, recordings: list[Recording]) -> None:
+        """The viewer's summaries; a recording without one is still a result."""
+        for recording in recordings:
+            stem = recording.file.stem
+            try:
+                write_view(
+                    self.paths.view_file(stem),
+                    recording.file.name,
+                    recording.audio,
+                    self.paths.output_textgrid(stem),
+                )
+            except (OSError, ValueError) as exc:
+                self.log(logging.WARNING, "no view", file=recording.file.name, error=str(exc))
 
     def _new_log(self, work_dir: Path) -> Path:
         work_dir.mkdir(parents=True, exist_ok=True)

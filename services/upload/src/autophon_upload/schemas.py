@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from autophon_core.models import Task, TaskStatus
+from autophon_upload.taskfolder import FolderState, ProgressPublic
 
 
 class TaskFilePublic(BaseModel):
@@ -32,11 +33,15 @@ class TaskPublic(BaseModel):
     words: int | None
     missing_words: int | None
     files: list[TaskFilePublic]
-    # Sentences: guessed pronunciations, a transcript that looks like another language...
-    warnings: list[str]
+    # Sentences about what was changed, guessed or ignored (from the task's folder: empty
+    # once the task expired).
+    warnings: list[str] = []
+    # While processing: recordings and audio seconds aligned of the total; null otherwise.
+    progress: ProgressPublic | None = None
 
     @classmethod
-    def of(cls, task: Task) -> TaskPublic:
+    def of(cls, task: Task, folder: FolderState | None = None) -> TaskPublic:
+        folder = folder or FolderState()
         return cls(
             id=task.id,
             status=TaskStatus(task.status),
@@ -48,7 +53,6 @@ class TaskPublic(BaseModel):
             duration_s=task.duration_s,
             words=task.words,
             missing_words=task.missing_words,
-            warnings=list(task.warnings or []),
             files=[
                 TaskFilePublic(
                     name=f.name,
@@ -59,6 +63,8 @@ class TaskPublic(BaseModel):
                 )
                 for f in task.files
             ],
+            warnings=folder.warnings,
+            progress=folder.progress,
         )
 
 

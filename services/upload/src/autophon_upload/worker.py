@@ -33,7 +33,6 @@ def figures_of(manifest: Manifest) -> TaskFigures:
             )
             for f in manifest.files
         ],
-        warnings=manifest.warnings,
     )
 
 

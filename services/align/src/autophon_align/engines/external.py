@@ -16,7 +16,7 @@ from autophon_align.textgrids import TextGridError, read_tiers
 
 
 def command_line(value: str) -> list[str]:
-    """A configured command ("mfa", "python2 /opt/FAVE/FAAValign.py") as argv words."""
+    """A configured command ("mfa", "/opt/conda/bin/mfa --quiet") as argv words."""
     return shlex.split(value)
 
 

@@ -17,11 +17,13 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from autophon_core.models import TaskStatus
+from autophon_core.models import Task, TaskStatus
+from autophon_core.runtime import Runtime
 from autophon_upload.api.deps import OwnerDep, QueueDep, RuntimeDep, TaskDep, UploadLimitDep
 from autophon_upload.receiver import UploadRejected, receive_upload
 from autophon_upload.schemas import Message, TaskList, TaskPublic
 from autophon_upload.submission import SubmissionError, check_submission
+from autophon_upload.taskfolder import ProgressPublic, folder_state
 
 log = logging.getLogger("autophon.api")
 
@@ -100,7 +102,12 @@ async def create_task(
     except BaseException:
         runtime.storage.remove_task_dir(upload.task_id)
         raise
-    return TaskPublic.of(task)
+    return public(runtime, task)
+
+
+def public(runtime: Runtime, task: Task) -> TaskPublic:
+    """The task as the API shows it, with the warnings and progress of its folder."""
+    return TaskPublic.of(task, folder_state(runtime.storage, task))
 
 
 def _encode_cursor(created_at: datetime, task_id: str) -> str:
@@ -119,6 +126,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 @router.get("", response_model=TaskList, responses=_ERRORS, summary="List tasks, newest first")
 def list_tasks(
+    runtime: RuntimeDep,
     queue: QueueDep,
     owner: OwnerDep,
     status_filter: Annotated[TaskStatus | None, Query(alias="status")] = None,
@@ -129,19 +137,20 @@ def list_tasks(
     tasks = queue.list_tasks(status=status_filter, limit=limit + 1, before=before, owner=owner)
     page, more = tasks[:limit], len(tasks) > limit
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more else None
-    return TaskList(tasks=[TaskPublic.of(t) for t in page], next_cursor=next_cursor)
+    return TaskList(tasks=[public(runtime, t) for t in page], next_cursor=next_cursor)
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=_ERRORS, summary="A task")
-def read_task(task: TaskDep) -> TaskPublic:
-    return TaskPublic.of(task)
+def read_task(task: TaskDep, runtime: RuntimeDep) -> TaskPublic:
+    return public(runtime, task)
 
 
 @router.get(
     "/{task_id}/events",
     responses={**_ERRORS, 200: {"content": {"text/event-stream": {}}}},
     response_class=StreamingResponse,
-    summary="Server-Sent Events: one event per status change, closing after a final state",
+    summary="Server-Sent Events: one event per status change, closing after a final state; "
+    "progress events while aligning",
 )
 async def task_events(
     task: TaskDep,
@@ -168,6 +177,7 @@ async def _event_stream(
 ) -> AsyncIterator[str]:
     hub = runtime.notifier.hub
     poll = runtime.settings.queue.poll_interval_seconds
+    sent_progress: datetime | None = None
     while True:
         sequence = hub.sequence("events")
         events = await run_in_threadpool(runtime.queue.events, task_id, after)
@@ -179,7 +189,7 @@ async def _event_stream(
                 "status": event.status,
                 "message": event.message,
                 "at": event.created_at.isoformat(),
-                "task": TaskPublic.of(task).model_dump(mode="json") if task else None,
+                "task": public(runtime, task).model_dump(mode="json") if task else None,
             }
             yield f"id: {event.id}\nevent: status\ndata: {json.dumps(data)}\n\n"
             if TaskStatus(event.status).final:
@@ -195,10 +205,21 @@ async def _event_stream(
                 if not await run_in_threadpool(runtime.queue.events, task_id, after):
                     return
                 continue
+        progress = await run_in_threadpool(_progress, runtime, task_id)
+        if progress is not None and progress.updated_at != sent_progress:
+            sent_progress = progress.updated_at
+            data = {"id": task_id, "progress": progress.model_dump(mode="json")}
+            # No id: a client resuming sends the id of the last status event.
+            yield f"event: progress\ndata: {json.dumps(data)}\n\n"
         if await request.is_disconnected():
             return
         await run_in_threadpool(hub.wait, "events", sequence, poll)
         await asyncio.sleep(0)
+
+
+def _progress(runtime: Runtime, task_id: str) -> ProgressPublic | None:
+    task = runtime.queue.get(task_id)
+    return folder_state(runtime.storage, task).progress if task else None
 
 
 @router.get(
@@ -229,7 +250,7 @@ def task_result(task: TaskDep, runtime: RuntimeDep) -> StreamingResponse:
         raise gone from None
     size = os.fstat(handle.fileno()).st_size
     return StreamingResponse(
-        _read_chunks(handle),
+        read_chunks(handle),
         media_type="application/zip",
         headers={
             "Content-Length": str(size),
@@ -238,7 +259,7 @@ def task_result(task: TaskDep, runtime: RuntimeDep) -> StreamingResponse:
     )
 
 
-def _read_chunks(handle: BinaryIO, size: int = 256 * 1024) -> Iterator[bytes]:
+def read_chunks(handle: BinaryIO, size: int = 256 * 1024) -> Iterator[bytes]:
     with handle:
         while chunk := handle.read(size):
             yield chunk
@@ -255,7 +276,7 @@ def delete_task(task: TaskDep, runtime: RuntimeDep) -> Response:
         cancelled = runtime.queue.get(task.id)
         assert cancelled is not None
         return Response(
-            TaskPublic.of(cancelled).model_dump_json(),
+            public(runtime, cancelled).model_dump_json(),
             status_code=status.HTTP_202_ACCEPTED,
             media_type="application/json",
         )
