@@ -27,7 +27,7 @@ from autophon_core.queue import FileFigures, TaskFigures
 from autophon_core.runtime import Runtime
 from autophon_core.storage import Storage
 from autophon_core.taskfiles import ExitCode, Manifest, ManifestFile, ResultFile, RunResult
-from conftest import make_settings
+from autophon_core.testing import make_settings
 
 
 class FakeLauncher:

@@ -31,7 +31,7 @@ from autophon_core.taskfiles import RunResult
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    from conftest import make_settings
+    from autophon_core.testing import make_settings
 
     # No database is touched: the launcher only needs the storage root.
     return make_settings(f"sqlite:///{tmp_path / 'unused.db'}", tmp_path)
