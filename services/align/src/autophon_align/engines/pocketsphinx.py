@@ -4,7 +4,10 @@ Alignment runs in a child process (engines/pocketsphinx_worker.py) under the tas
 limit; this side writes the task's dictionary and the request, and reads the result back.
 Language assets (all optional): ``hmm`` (acoustic model folder, default the bundled en-us),
 ``dictionary`` (default the bundled CMUdict), ``refine_boundaries`` ("false" turns off the
-pause-edge refinement), ``espeak_voice`` and ``g2p`` (see engines/pronunciations.py).
+pause-edge refinement), ``max_chunk_seconds`` (utterances longer than this are cut at pauses
+and aligned chunk by chunk, engines/chunks.py), ``max_audio_seconds`` (longer recordings are
+refused before alignment starts), ``espeak_voice`` and ``g2p`` (see
+engines/pronunciations.py).
 """
 
 from __future__ import annotations
@@ -17,19 +20,25 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from autophon_align.engines.arpabet import PHONES, strip_stress
+from autophon_align.engines.audio import wav_duration
 from autophon_align.engines.base import (
     ENGINE_LOG_NAME,
     AlignedWord,
     EngineFailed,
     EngineInputError,
+    EngineResourceError,
     Interval,
     Utterance,
 )
+from autophon_align.engines.chunks import MAX_CHUNK_SECONDS
 from autophon_align.engines.process import run_tool
 from autophon_core.config import LanguageConfig
 from autophon_core.lexicon import Lexicon, language_lexicon, pocketsphinx_model_dir
 
 WORKER_MODULE = "autophon_align.engines.pocketsphinx_worker"
+# The longest recording taken. The word pass over a long utterance grows by about
+# 30 MiB per hour of audio (docs/engines.md): four hours stay well inside the Job's limit.
+MAX_AUDIO_SECONDS = 4 * 3600.0
 
 
 class PocketsphinxEngine:
@@ -41,6 +50,8 @@ class PocketsphinxEngine:
         self.language = language
         self.model_dir = Path(language.assets.get("hmm", pocketsphinx_model_dir() / "en-us"))
         self.refine = language.assets.get("refine_boundaries", "true").lower() != "false"
+        self.max_chunk_seconds = float(language.assets.get("max_chunk_seconds", MAX_CHUNK_SECONDS))
+        self.max_audio_seconds = float(language.assets.get("max_audio_seconds", MAX_AUDIO_SECONDS))
 
     def version(self) -> str:
         try:
@@ -77,6 +88,7 @@ class PocketsphinxEngine:
         work_dir: Path,
         timeout: float,
     ) -> list[AlignedWord]:
+        self._check_length(audio)
         dictionary = work_dir / "task.dict"
         _write_dictionary(dictionary, lexicon, {w for u in utterances for w in u.words})
         request: dict[str, Any] = {
@@ -85,6 +97,7 @@ class PocketsphinxEngine:
             "dict": str(dictionary),
             "log": str(work_dir / "pocketsphinx.log"),
             "refine": self.refine,
+            "max_chunk_seconds": self.max_chunk_seconds,
             "utterances": [{"start": u.start, "end": u.end, "text": u.text} for u in utterances],
         }
         request_path = work_dir / "request.json"
@@ -115,6 +128,24 @@ class PocketsphinxEngine:
                     )
                 )
         return words
+
+    def _check_length(self, audio: Path) -> None:
+        """Refuse, before any work, a recording longer than the engine takes."""
+        seconds = wav_duration(audio)
+        if seconds > self.max_audio_seconds:
+            raise EngineResourceError(
+                f"it is {_duration(seconds)} long, and the built-in aligner takes recordings of "
+                f"up to {_duration(self.max_audio_seconds)}."
+            )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} minutes"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _write_dictionary(path: Path, lexicon: Lexicon, words: set[str]) -> None:

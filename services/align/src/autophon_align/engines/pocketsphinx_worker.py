@@ -36,8 +36,8 @@ NOISE_AMPLITUDE = 8  # about -72 dBFS
 MIN_UTTERANCE = 0.05
 # Beams of the second try (the defaults are 1e-48, 7e-29, 1e-48).
 WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}
-BLOCK_FRAMES = 16000
-MAX_ERROR = 200  # characters of an error message  # samples per block fed to the word pass of a long utterance
+BLOCK_FRAMES = 16000  # samples per block fed to the word pass of a long utterance
+MAX_ERROR = 200  # characters of an error message
 _ZERO_RUN_RE = re.compile(rb"\x00{%d,}" % (2 * ZERO_RUN + 1))
 _ALTERNATE_RE = re.compile(r"\(\d+\)$")
 _RANDOM = random.Random(0)  # fixed seed: the same input always aligns the same way
