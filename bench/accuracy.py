@@ -34,7 +34,7 @@ from bench.report import Figure
 from bench.speech import SENTENCES, VOICES, Speech, Timed, connected, with_noise, write_wav
 
 # The assets that make the built-in engine plain pocketsphinx (see the module docstring).
-PLAIN_ASSETS = {"refine_boundaries": "false", "max_chunk_seconds": "1000000"}
+PLAIN_ASSETS = {"refine_boundaries": "false", "whole_up_to_seconds": "1000000"}
 THRESHOLDS_MS = (10, 20, 50)
 Span = tuple[float, float, str]
 

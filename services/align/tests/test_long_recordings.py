@@ -54,9 +54,8 @@ def test_a_word_beside_a_seam_aligns_as_without_the_seam(tmp_path: Path) -> None
     for name, max_chunk in (("whole", "1000"), ("chunked", "10")):
         settings_root = tmp_path / name
         task = make_task(settings_root, [InputFile(recording, "connected.wav", text)])
-        settings = task.settings.model_copy(
-            update={"languages": [english(max_chunk_seconds=max_chunk)]}
-        )
+        language = english(max_chunk_seconds=max_chunk, whole_up_to_seconds=max_chunk)
+        settings = task.settings.model_copy(update={"languages": [language]})
         assert run_task(task.task_id, settings) == 0, RunResult.load(task.paths).error
         aligned[name] = labelled(result_textgrids(task)["connected.TextGrid"], "words")
     whole, chunked = aligned["whole"], aligned["chunked"]

@@ -4,8 +4,9 @@ Alignment runs in a child process (engines/pocketsphinx_worker.py) under the tas
 limit; this side writes the task's dictionary and the request, and reads the result back.
 Language assets (all optional): ``hmm`` (acoustic model folder, default the bundled en-us),
 ``dictionary`` (default the bundled CMUdict), ``refine_boundaries`` ("false" turns off the
-pause-edge refinement), ``max_chunk_seconds`` (utterances longer than this are cut at pauses
-and aligned chunk by chunk, engines/chunks.py), ``max_audio_seconds`` (longer recordings are
+pause-edge refinement), ``whole_up_to_seconds`` and ``max_chunk_seconds`` (longer utterances
+are cut at pauses into chunks of at most this length, aligned one by one; engines/chunks.py),
+``max_audio_seconds`` (longer recordings are
 refused before alignment starts), ``espeak_voice`` and ``g2p`` (see
 engines/pronunciations.py).
 """
@@ -30,7 +31,7 @@ from autophon_align.engines.base import (
     Interval,
     Utterance,
 )
-from autophon_align.engines.chunks import MAX_CHUNK_SECONDS
+from autophon_align.engines.chunks import MAX_CHUNK_SECONDS, WHOLE_UP_TO_SECONDS
 from autophon_align.engines.process import run_tool
 from autophon_core.config import LanguageConfig
 from autophon_core.lexicon import Lexicon, language_lexicon, pocketsphinx_model_dir
@@ -51,6 +52,9 @@ class PocketsphinxEngine:
         self.model_dir = Path(language.assets.get("hmm", pocketsphinx_model_dir() / "en-us"))
         self.refine = language.assets.get("refine_boundaries", "true").lower() != "false"
         self.max_chunk_seconds = float(language.assets.get("max_chunk_seconds", MAX_CHUNK_SECONDS))
+        self.whole_up_to_seconds = float(
+            language.assets.get("whole_up_to_seconds", WHOLE_UP_TO_SECONDS)
+        )
         self.max_audio_seconds = float(language.assets.get("max_audio_seconds", MAX_AUDIO_SECONDS))
 
     def version(self) -> str:
@@ -63,7 +67,10 @@ class PocketsphinxEngine:
         return (
             f"pocketsphinx {self.version()} forced alignment (word and phone passes), "
             f"acoustic model {self.model_dir.name} ({self.model_dir}), "
-            f"frame rate 100/s, pause edges refined: {'yes' if self.refine else 'no'}"
+            f"frame rate 100/s, utterances over {self.whole_up_to_seconds:g} s aligned in "
+            f"chunks of at most {self.max_chunk_seconds:g} s cut at pauses, pause edges "
+            f"refined where speech stands 20 dB above the pauses: "
+            f"{'yes' if self.refine else 'no'}"
         )
 
     def base_lexicon(self, words: Collection[str]) -> Lexicon:
@@ -98,6 +105,7 @@ class PocketsphinxEngine:
             "log": str(work_dir / "pocketsphinx.log"),
             "refine": self.refine,
             "max_chunk_seconds": self.max_chunk_seconds,
+            "whole_up_to_seconds": self.whole_up_to_seconds,
             "utterances": [{"start": u.start, "end": u.end, "text": u.text} for u in utterances],
         }
         request_path = work_dir / "request.json"

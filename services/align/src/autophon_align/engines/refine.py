@@ -39,6 +39,10 @@ FLOOR_DB = -90.0
 # Speech level (90th percentile) over the pauses' noise floor (median) below which nothing
 # is refined.
 MIN_SNR_DB = 20.0
+# The aligner's lag in noise (see noise_lag).
+LAG_PER_DB = 0.0006
+NO_LAG_ABOVE_DB = 33.0
+MAX_LAG = 0.015
 
 
 @dataclass
@@ -79,6 +83,7 @@ def refine_words(words: list[Segment], samples: array[int], rate: int) -> None:
     duration = len(samples) / rate
     noise, loud = _levels_of(words, energy, duration)
     if loud - noise < MIN_SNR_DB:
+        _shift_later(words, noise_lag(loud - noise), duration)
         return
     threshold = max(noise + ABOVE_NOISE_DB, loud - BELOW_SPEECH_DB)
     for word in words:
@@ -99,6 +104,25 @@ def refine_words(words: list[Segment], samples: array[int], rate: int) -> None:
             offset = _offset(energy.frames(lo, hi), threshold)
             if offset is not None:
                 word.end = last.end = offset
+
+
+def noise_lag(level_difference: float) -> float:
+    """How much earlier than the truth (s) the aligner puts boundaries in noise: its mean
+    error grows by about 0.6 ms per dB of ``level_difference`` below 33 dB (measured on
+    connected synthetic speech in white noise: 0 when clean, 5 ms at 20 dB SNR, 11 ms at
+    10 dB; bench/accuracy.py)."""
+    lag = LAG_PER_DB * (NO_LAG_ABOVE_DB - level_difference)
+    return min(max(lag, 0.0), MAX_LAG)
+
+
+def _shift_later(words: list[Segment], seconds: float, duration: float) -> None:
+    """Every boundary ``seconds`` later (kept inside [0, duration])."""
+    if seconds <= 0:
+        return
+    for word in words:
+        for item in (word, *word.phones):
+            item.start = min(item.start + seconds, duration)
+            item.end = min(item.end + seconds, duration)
 
 
 def _give_back_pauses(word: Segment, energy: Energy, threshold: float) -> None:

@@ -1,0 +1,51 @@
+"""Boundary accuracy on connected speech with exact times (bench/speech.py: espeak-ng's own
+word and phone times), through the upload processing and the runner as a task goes.
+
+Floors sit a few points under what the built-in engine measured (docs/engines.md gives the
+figures; ``make bench`` prints them beside plain pocketsphinx), so that a regression fails
+and the synthesiser's small run-to-run spread (none is expected: it is deterministic) does
+not. The refinement must never make things worse than leaving the aligner's edges alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.accuracy import Material, Scores, align, materials
+
+
+@pytest.fixture(scope="module")
+def material() -> dict[str, Material]:
+    return {
+        m.name: m for m in materials() if m.name in ("clean_en_us", "noise_10db", "two_speakers")
+    }
+
+
+def within_20ms(scores: Scores) -> float:
+    return Scores.within(scores.word_errors, 20)
+
+
+@pytest.mark.slow
+def test_clean_connected_speech(material: dict[str, Material], tmp_path: Path) -> None:
+    scores, _ = align(material["clean_en_us"], tmp_path / "on")
+    unrefined, _ = align(material["clean_en_us"], tmp_path / "off", {"refine_boundaries": "false"})
+    assert within_20ms(scores) >= 0.84, scores.summary("word")
+    assert Scores.within(scores.phone_errors, 20) >= 0.70, scores.summary("phone")
+    assert within_20ms(scores) >= within_20ms(unrefined)
+
+
+@pytest.mark.slow
+def test_connected_speech_in_10_db_noise(material: dict[str, Material], tmp_path: Path) -> None:
+    scores, _ = align(material["noise_10db"], tmp_path / "on")
+    assert within_20ms(scores) >= 0.70, scores.summary("word")
+    assert max(scores.word_errors) <= 0.2, scores.summary("word")
+
+
+@pytest.mark.slow
+def test_two_speakers_in_textgrid_tiers(material: dict[str, Material], tmp_path: Path) -> None:
+    scores, result = align(material["two_speakers"], tmp_path / "on")
+    assert result.files[0].tiers == ["A", "B"]
+    assert within_20ms(scores) >= 0.84, scores.summary("word")
+    assert max(scores.word_errors) <= 0.2, scores.summary("word")
