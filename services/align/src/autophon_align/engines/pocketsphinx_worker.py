@@ -67,7 +67,6 @@ def align_request(request: dict[str, Any]) -> list[dict[str, Any]]:
         "loglevel": "WARN",
         "logfn": request["log"],
         **request.get("options", {}),
-        **__import__("json").loads(__import__("os").environ.get("PSX", "{}")),
     }
     decoders = _Decoders(options)
     results: list[dict[str, Any]] = []
