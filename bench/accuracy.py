@@ -183,13 +183,28 @@ def _spans(grid: textgrid.Textgrid, tier: str) -> list[Span]:
     return [(e.start, e.end, e.label) for e in grid.getTier(tier).entries if e.label]
 
 
+def side_by_side(rows: Sequence[tuple[str, str, str, dict[str, float]]]) -> str:
+    """A table of (condition, system, kind, summary) rows: within 10/20/50 ms, mean, max."""
+    head = f"{'condition':<20} {'system':<9} {'kind':<6} {'10ms':>6} {'20ms':>6} {'50ms':>6}"
+    lines = [head + f" {'mean':>7} {'max':>7}"]
+    for condition, system, kind, summary in rows:
+        shares = " ".join(f"{100 * summary[f'within_{ms}ms']:5.1f}%" for ms in THRESHOLDS_MS)
+        lines.append(
+            f"{condition:<20} {system:<9} {kind:<6} {shares} "
+            f"{summary['mean_ms']:5.1f}ms {summary['max_ms']:5.0f}ms"
+        )
+    return "\n".join(lines)
+
+
 def run(env: BenchEnv) -> Iterator[Figure]:
     chosen = materials()
     if env.quick:
-        chosen = [m for m in chosen if m.name in ("clean_en_us", "noise_10db")]
+        chosen = [m for m in chosen if m.name == "clean_en_us"]
+    rows: list[tuple[str, str, str, dict[str, float]]] = []
     for material in chosen:
         for system, assets in (("autophon", {}), ("plain", PLAIN_ASSETS)):
             scores, _ = align(material, env.folder(f"accuracy-{material.name}-{system}"), assets)
+            rows += [(material.name, system, k, scores.summary(k)) for k in ("word", "phone")]
             for kind in ("word", "phone"):
                 summary = scores.summary(kind)
                 errors = scores.word_errors if kind == "word" else scores.phone_errors
@@ -202,6 +217,7 @@ def run(env: BenchEnv) -> Iterator[Figure]:
                     target_met=_met(material.name, kind, system, summary),
                     context={"boundaries": len(errors), **shown},
                 )
+    print(side_by_side(rows), flush=True)
 
 
 def _target(condition: str, kind: str, system: str) -> str | None:

@@ -27,6 +27,8 @@ MODULES: dict[str, str] = {
     "engine": "bench.engine",
     "memory": "bench.memory",
     "upload": "bench.upload",
+    "accuracy": "bench.accuracy",
+    "scale": "bench.scale",
 }
 
 Runner = Callable[[BenchEnv], Iterator[Figure]]

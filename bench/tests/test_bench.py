@@ -41,6 +41,13 @@ EXPECTED = {
     ),
     "upload_peak_rss_delta",
     "upload_throughput",
+    *(
+        f"{kind}_within_20ms_clean_en_us_{system}"
+        for kind in ("word", "phone")
+        for system in ("autophon", "plain")
+    ),
+    "scale_rtf_5min",
+    "scale_job_tree_peak_rss_5min",
 }
 
 
