@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bench.engine import TARGET_RTF, run_task
+from bench.engine import job_context, rtf_figure, run_task
 from bench.env import BenchEnv
 from bench.recordings import Recording
 from bench.report import Figure
@@ -32,21 +32,8 @@ def run(env: BenchEnv) -> Iterator[Figure]:
         recording = Recording(wav, " ".join(w.label for w in speech.words), speech.seconds)
         del speech  # the samples: the Job, not this process, is measured
         job = run_task(env, recording, f"scale-{minutes}min-run")
-        rtf = job.result.engine_seconds / recording.seconds
-        context = {
-            "audio_s": recording.seconds,
-            "engine_s": job.result.engine_seconds,
-            "job_wall_s": job.seconds,
-            "words": len(recording.transcript.split()),
-        }
-        yield Figure(
-            name=f"scale_rtf_{minutes}min",
-            value=rtf,
-            unit="x realtime",
-            target=f"< {TARGET_RTF:g}",
-            target_met=rtf < TARGET_RTF,
-            context=context,
-        )
+        context = {**job_context(job, recording), "words": len(recording.transcript.split())}
+        yield rtf_figure(f"scale_rtf_{minutes}min", job, recording, context)
         peak = job.tree_peak_kib / 1024
         yield Figure(
             name=f"scale_job_tree_peak_rss_{minutes}min",

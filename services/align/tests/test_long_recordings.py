@@ -47,14 +47,17 @@ def test_chunks_of_a_short_utterance_and_of_speech_without_pauses() -> None:
 
 
 def test_a_word_beside_a_seam_aligns_as_without_the_seam(tmp_path: Path) -> None:
-    speech = connected(SENTENCES, "en-us")  # 28 s: chunks of at most 10 s make 3+ seams
+    # 28 s: a word pass in windows of 12 s, then chunks of at most 10 s (3+ seams).
+    speech = connected(SENTENCES, "en-us")
     recording = write_wav(speech, tmp_path / "connected.wav")
     text = " ".join(w.label for w in speech.words)
     aligned = {}
     for name, max_chunk in (("whole", "1000"), ("chunked", "10")):
         settings_root = tmp_path / name
         task = make_task(settings_root, [InputFile(recording, "connected.wav", text)])
-        language = english(max_chunk_seconds=max_chunk, whole_up_to_seconds=max_chunk)
+        language = english(
+            max_chunk_seconds=max_chunk, whole_up_to_seconds=max_chunk, word_window_seconds="12"
+        )
         settings = task.settings.model_copy(update={"languages": [language]})
         assert run_task(task.task_id, settings) == 0, RunResult.load(task.paths).error
         aligned[name] = labelled(result_textgrids(task)["connected.TextGrid"], "words")

@@ -3,8 +3,9 @@
 The phone pass of pocketsphinx (``set_alignment``, state_align_search) keeps every HMM state
 of every frame of what it aligns: its memory grows with the square of the length (about
 2 GiB at 5 minutes of speech, and past ~14 minutes the count overflows a 32-bit int). The
-word pass over the same audio is small and linear. So a long utterance is aligned in three
-steps: a word pass over all of it finds where the words and pauses are; it is cut in the
+word pass is smaller, and done window by window it is linear in time and memory. So a long
+utterance is aligned in three steps: a word pass over all of it finds where the words and
+pauses are; it is cut in the
 middle of pauses into chunks of at most ``MAX_CHUNK_SECONDS``; each chunk is aligned on its
 own (word and phone pass), with its own words. A cut lies inside a pause, so both words
 beside it keep a stretch of pause around them, as they would without a cut.
@@ -25,6 +26,9 @@ MAX_CHUNK_SECONDS = 15.0
 # its own cepstral mean, estimated on less speech, and on a 28 s recording the whole one was
 # 3 points better within 20 ms.
 WHOLE_UP_TO_SECONDS = 60.0
+# The word pass over a long utterance goes in windows of this length (s): one grammar over
+# all of it costs time with the square of the length (pocketsphinx_worker._word_spans).
+WORD_WINDOW_SECONDS = 60.0
 MIN_CHUNK_FRACTION = 0.5
 
 

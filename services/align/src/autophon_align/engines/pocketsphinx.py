@@ -6,6 +6,7 @@ Language assets (all optional): ``hmm`` (acoustic model folder, default the bund
 ``dictionary`` (default the bundled CMUdict), ``refine_boundaries`` ("false" turns off the
 pause-edge refinement), ``whole_up_to_seconds`` and ``max_chunk_seconds`` (longer utterances
 are cut at pauses into chunks of at most this length, aligned one by one; engines/chunks.py),
+``word_window_seconds`` (the word pass over a long utterance goes window by window),
 ``max_audio_seconds`` (longer recordings are
 refused before alignment starts), ``espeak_voice`` and ``g2p`` (see
 engines/pronunciations.py).
@@ -31,7 +32,11 @@ from autophon_align.engines.base import (
     Interval,
     Utterance,
 )
-from autophon_align.engines.chunks import MAX_CHUNK_SECONDS, WHOLE_UP_TO_SECONDS
+from autophon_align.engines.chunks import (
+    MAX_CHUNK_SECONDS,
+    WHOLE_UP_TO_SECONDS,
+    WORD_WINDOW_SECONDS,
+)
 from autophon_align.engines.process import run_tool
 from autophon_core.config import LanguageConfig
 from autophon_core.lexicon import Lexicon, language_lexicon, pocketsphinx_model_dir
@@ -54,6 +59,9 @@ class PocketsphinxEngine:
         self.max_chunk_seconds = float(language.assets.get("max_chunk_seconds", MAX_CHUNK_SECONDS))
         self.whole_up_to_seconds = float(
             language.assets.get("whole_up_to_seconds", WHOLE_UP_TO_SECONDS)
+        )
+        self.word_window_seconds = float(
+            language.assets.get("word_window_seconds", WORD_WINDOW_SECONDS)
         )
         self.max_audio_seconds = float(language.assets.get("max_audio_seconds", MAX_AUDIO_SECONDS))
 
@@ -106,6 +114,7 @@ class PocketsphinxEngine:
             "refine": self.refine,
             "max_chunk_seconds": self.max_chunk_seconds,
             "whole_up_to_seconds": self.whole_up_to_seconds,
+            "word_window_seconds": self.word_window_seconds,
             "utterances": [{"start": u.start, "end": u.end, "text": u.text} for u in utterances],
         }
         request_path = work_dir / "request.json"

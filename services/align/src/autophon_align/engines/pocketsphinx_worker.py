@@ -15,6 +15,7 @@ reported and the others go on.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 from autophon_align.engines.chunks import (
     MAX_CHUNK_SECONDS,
     WHOLE_UP_TO_SECONDS,
+    WORD_WINDOW_SECONDS,
     gaps_between,
     plan_chunks,
 )
@@ -43,6 +45,8 @@ MIN_UTTERANCE = 0.05
 # Beams of the second try (the defaults are 1e-48, 7e-29, 1e-48).
 WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}
 BLOCK_FRAMES = 16000  # samples per block fed to the word pass of a long utterance
+# The word pass of a long utterance goes window by window (see _UtteranceAligner._word_spans).
+MIN_CUT_PAUSE = 0.1
 MAX_ERROR = 200  # characters of an error message
 _ZERO_RUN_RE = re.compile(rb"\x00{%d,}" % (2 * ZERO_RUN + 1))
 _ALTERNATE_RE = re.compile(r"\(\d+\)$")
@@ -121,6 +125,7 @@ class _UtteranceAligner:
         self.request = request
         self.max_chunk = float(request.get("max_chunk_seconds", MAX_CHUNK_SECONDS))
         self.whole_up_to = float(request.get("whole_up_to_seconds", WHOLE_UP_TO_SECONDS))
+        self.window = float(request.get("word_window_seconds", WORD_WINDOW_SECONDS))
 
     def align(self, utterance: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
         """The aligned words and the error of a part that failed (None when none did)."""
@@ -175,13 +180,64 @@ class _UtteranceAligner:
         raise AssertionError("unreachable")
 
     def _word_spans(self, utterance: dict[str, Any]) -> list[tuple[float, float]]:
-        """(start, end) of each word (s from the utterance's start), from a word pass with
-        wide beams over the whole utterance, read block by block: its memory does not depend
-        on the length."""
+        """(start, end) of each word (s from the utterance's start), from a word pass in
+        windows of ``WORD_WINDOW_SECONDS``.
+
+        One grammar over a whole long utterance costs time with the square of its length (the
+        FSG search visits every grammar state at every frame's end). So each window gets the
+        next words only (twice as many as the average rate puts in it), in a grammar that may
+        stop after any of them; the words found are kept up to a pause in the first three
+        quarters of the window, and the next window starts in the middle of that pause with
+        the next word. Time and memory are linear in the length.
+        """
         start, end = _sample_range(utterance, self.rate, self.total)
+        words = utterance["text"].split()
+        duration = (end - start) / self.rate
+        per_second = len(words) / duration
+        spans: list[tuple[float, float]] = []
+        offset, first = 0.0, 0
+        while first < len(words):
+            window_end = min(duration, offset + self.window)
+            final = window_end >= duration
+            left = len(words) - first
+            count = left if final else min(left, math.ceil(2 * per_second * self.window) + 20)
+            while True:
+                found = self._window_pass(
+                    words[first : first + count],
+                    start + round(offset * self.rate),
+                    start + round(window_end * self.rate),
+                    prefix=not final,
+                )
+                if final or len(found) < count or count == left:
+                    break
+                count = min(left, 2 * count)  # all used: perhaps too few for the window
+            if final:
+                if len(found) != count:
+                    raise RuntimeError("the aligned words do not match the transcript")
+                spans += [(s + offset, e + offset) for s, e in found]
+                break
+            kept, cut = _keep_before(found, window_end - offset - self.window / 4)
+            if kept == 0:
+                raise _NoPath("no path through the words was found")
+            spans += [(s + offset, e + offset) for s, e in found[:kept]]
+            first += kept
+            offset += cut
+        return spans
+
+    def _window_pass(
+        self, words: list[str], start: int, end: int, prefix: bool
+    ) -> list[tuple[float, float]]:
+        """Word spans (s from ``start``) of ``words``, or of a prefix of them when ``prefix``,
+        in the samples ``start:end``, read in blocks."""
         decoder = self.decoders.get(wide=True)
+        last = len(words)
+        transitions: list[tuple[Any, ...]] = [(i, i + 1, 1.0, w) for i, w in enumerate(words)]
+        if prefix:
+            transitions += [(i, last, 1.0) for i in range(1, last)]
         try:
-            decoder.set_align_text(utterance["text"])
+            grammar = decoder.create_fsg("window", 0, last, transitions)
+            decoder.add_fsg("window", grammar)
+            decoder.activate_search("window")
             decoder.start_utt()
             pad = _NOISE[: round(PAD * self.rate)].tobytes()
             decoder.process_raw(pad)
@@ -197,14 +253,25 @@ class _UtteranceAligner:
             self.decoders.discard(wide=True)
             raise
         frate = int(decoder.config["frate"])
-        spans = [
+        return [
             (s.start_frame / frate - PAD, (s.end_frame + 1) / frate - PAD)
             for s in decoder.seg()
             if not s.word.startswith(("<", "[", "("))
         ]
-        if len(spans) != len(utterance["text"].split()):
-            raise RuntimeError("the aligned words do not match the transcript")
-        return spans
+
+
+def _keep_before(spans: list[tuple[float, float]], limit: float) -> tuple[int, float]:
+    """How many of ``spans`` to keep, and where to cut after them: in the middle of the last
+    pause (of at least MIN_CUT_PAUSE s) that starts before ``limit``, else of the last gap
+    between words there. (0, 0.0) when no word ends before ``limit``."""
+    gaps = [
+        (i, spans[i - 1][1], spans[i][0]) for i in range(1, len(spans)) if spans[i - 1][1] <= limit
+    ]
+    if not gaps:
+        return 0, 0.0
+    pauses = [g for g in gaps if g[2] - g[1] >= MIN_CUT_PAUSE]
+    kept, pause_start, pause_end = (pauses or gaps)[-1]
+    return kept, (pause_start + max(pause_start, pause_end)) / 2
 
 
 class _NoPath(RuntimeError):
