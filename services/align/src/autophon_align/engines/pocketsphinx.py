@@ -42,8 +42,9 @@ from autophon_core.config import LanguageConfig
 from autophon_core.lexicon import Lexicon, language_lexicon, pocketsphinx_model_dir
 
 WORKER_MODULE = "autophon_align.engines.pocketsphinx_worker"
-# The longest recording taken. The word pass over a long utterance grows by about
-# 30 MiB per hour of audio (docs/engines.md): four hours stay well inside the Job's limit.
+# The longest recording taken. A Job's memory grows by about 25 MiB per hour of audio (130 MiB
+# for 60 minutes; README, Performance) and its time by ~0.07 s per second: four hours need
+# ~200 MiB and ~17 minutes, well inside the Job's limits, and are a 460 MB WAV.
 MAX_AUDIO_SECONDS = 4 * 3600.0
 
 
