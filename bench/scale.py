@@ -4,8 +4,9 @@ Each recording is one espeak-ng voice reading connected sentences for the whole 
 (bench/speech.py ``long_speech``), with one transcript of every word. It is prepared by the
 upload processing and aligned by ``run-task`` as a child process, as a Job does
 (bench/engine.py ``run_task``). Printed for each: the Job's wall time, RTF (engine seconds /
-audio seconds), ``ru_maxrss`` (the largest single process) and the sampled peak RSS of the
-whole process tree (runner + engine), which is what a Job's memory limit must cover. The
+audio seconds) and the sampled peak RSS of the whole process tree (runner + engine, every
+50 ms), which is what a Job's memory limit must cover; ``ru_maxrss`` is in the context, but
+it counts the bench process too (see ``_make_reading``). The
 quick mode aligns one 70 s recording (chunked, as the long ones are) under the 5 min label.
 """
 
@@ -46,9 +47,10 @@ def run(env: BenchEnv) -> Iterator[Figure]:
 
 
 def _make_reading(folder: Path, seconds: float, seed: int) -> Recording:
-    """The recording and its transcript, made in a child process: this one stays small, so
-    the Job's ``ru_maxrss`` is not that of a copy of it (a forked child counts the parent's
-    pages until it execs)."""
+    """The recording and its transcript, made in a child process so that this one stays
+    small: Linux starts a spawned child's ``ru_maxrss`` from its parent's RSS at exec, so the
+    Job's ``maxrss_mib`` shows at least this process's size. The figure is therefore the
+    sampled peak of the Job's process tree."""
     wav, text = folder / "reading.wav", folder / "reading.txt"
     code = (
         "import sys; from pathlib import Path; from bench.speech import long_speech, write_wav\n"

@@ -85,7 +85,10 @@ def align_request(request: dict[str, Any]) -> list[dict[str, Any]]:
             if error and len(error) > MAX_ERROR:  # pocketsphinx quotes the whole text
                 error = error[: MAX_ERROR - 3] + "..."
             results.append({"words": words, "error": error})
-            done = f"{len(words)} words" + (f" ({error})" if error else "")
+            if not words:
+                print(f"utterance {number}/{len(utterances)} failed: {error}", flush=True)
+                continue
+            done = f"{len(words)} words" + (f" (some parts failed: {error})" if error else "")
             print(f"utterance {number}/{len(utterances)}: {done}", flush=True)
     return results
 
