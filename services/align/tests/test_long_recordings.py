@@ -17,7 +17,7 @@ from autophon_align.engines.process import run_tool, user_detail
 from autophon_align.runner import run_task
 from autophon_core.config import DEFAULT_LANGUAGES, LanguageConfig
 from autophon_core.taskfiles import ExitCode, RunResult
-from bench.speech import SENTENCES, connected, write_wav
+from bench.speech import SENTENCES, connected, with_noise, write_wav
 
 
 def english(**assets: str) -> LanguageConfig:
@@ -123,3 +123,26 @@ def test_too_long_a_recording_is_refused_before_alignment(tmp_path: Path) -> Non
     assert "takes recordings of up to 1 s" in result.error
     assert "Split it into shorter files" in result.error
     assert result.engine_seconds < 1.0  # refused before the engine ran
+
+
+def test_a_silence_longer_than_the_word_pass_window(tmp_path: Path) -> None:
+    speech = connected(SENTENCES[:2], "en-us")
+    speech.extend(connected(SENTENCES[2:4], "en-us"), pause=30.0)  # 30 s: 2.5 windows of 12 s
+    # A room's noise floor (30 dB SNR): 30 s of near-digital silence throw the cepstral mean
+    # off so far that no path is found, with or without windows.
+    speech = with_noise(speech, 30)
+    recording = write_wav(speech, tmp_path / "gap.wav")
+    text = " ".join(w.label for w in speech.words)
+    task = make_task(tmp_path / "run", [InputFile(recording, "gap.wav", text)])
+    language = english(max_chunk_seconds="10", whole_up_to_seconds="10", word_window_seconds="12")
+    settings = task.settings.model_copy(update={"languages": [language]})
+    assert run_task(task.task_id, settings) == 0, RunResult.load(task.paths).error
+    aligned = labelled(result_textgrids(task)["gap.TextGrid"], "words")
+    assert len(aligned) == len(speech.words)
+    errors = [
+        max(abs(found[0] - true.start), abs(found[1] - true.end))
+        for found, true in zip(aligned, speech.words, strict=True)
+    ]
+    # Every word on its own side of the silence and near its place; most of them close.
+    assert max(errors) <= 0.5, errors
+    assert sorted(errors)[len(errors) // 2] <= 0.02, errors

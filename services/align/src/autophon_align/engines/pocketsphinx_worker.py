@@ -198,12 +198,12 @@ class _UtteranceAligner:
         duration = (end - start) / self.rate
         per_second = len(words) / duration
         spans: list[tuple[float, float]] = []
-        offset, first = 0.0, 0
+        offset, first, window = 0.0, 0, self.window
         while first < len(words):
-            window_end = min(duration, offset + self.window)
+            window_end = min(duration, offset + window)
             final = window_end >= duration
             left = len(words) - first
-            count = left if final else min(left, math.ceil(2 * per_second * self.window) + 20)
+            count = left if final else min(left, math.ceil(2 * per_second * window) + 20)
             while True:
                 found = self._window_pass(
                     words[first : first + count],
@@ -219,12 +219,14 @@ class _UtteranceAligner:
                     raise RuntimeError("the aligned words do not match the transcript")
                 spans += [(s + offset, e + offset) for s, e in found]
                 break
-            kept, cut = _keep_before(found, window_end - offset - self.window / 4)
-            if kept == 0:
-                raise _NoPath("no path through the words was found")
+            kept, cut = _keep_before(found, window_end - offset - window / 4)
+            if kept == 0:  # no word ends early in the window (a long silence): widen it
+                window *= 2
+                continue
             spans += [(s + offset, e + offset) for s, e in found[:kept]]
             first += kept
             offset += cut
+            window = self.window
         return spans
 
     def _window_pass(
