@@ -267,7 +267,7 @@ class _UtteranceAligner:
 
 def _keep_before(spans: list[tuple[float, float]], limit: float) -> tuple[int, float]:
     """How many of ``spans`` to keep, and where to cut after them: in the middle of the last
-    pause (of at least MIN_CUT_PAUSE s) that starts before ``limit``, else of the last gap
+    pause (of at least MIN_CUT_PAUSE s) that starts before ``limit``, else of the longest gap
     between words there. (0, 0.0) when no word ends before ``limit``."""
     gaps = [
         (i, spans[i - 1][1], spans[i][0]) for i in range(1, len(spans)) if spans[i - 1][1] <= limit
@@ -275,7 +275,7 @@ def _keep_before(spans: list[tuple[float, float]], limit: float) -> tuple[int, f
     if not gaps:
         return 0, 0.0
     pauses = [g for g in gaps if g[2] - g[1] >= MIN_CUT_PAUSE]
-    kept, pause_start, pause_end = (pauses or gaps)[-1]
+    kept, pause_start, pause_end = pauses[-1] if pauses else max(gaps, key=lambda g: g[2] - g[1])
     return kept, (pause_start + max(pause_start, pause_end)) / 2
 
 
