@@ -1,7 +1,8 @@
 """Boundary accuracy on connected speech with exact times (bench/speech.py: espeak-ng's own
 word and phone times), through the upload processing and the runner as a task goes.
 
-Floors sit a few points under what the built-in engine measured (docs/engines.md gives the
+Floors sit a few points under what the built-in engine measured (clean 87.5 %, 20 dB 82.9 %,
+10 dB 74.3 %, two speakers 89.5 % of word edges within 20 ms) (docs/engines.md gives the
 figures; ``make bench`` prints them beside plain pocketsphinx), so that a regression fails
 and the synthesiser's small run-to-run spread (none is expected: it is deterministic) does
 not. The refinement must never make things worse than leaving the aligner's edges alone.
@@ -18,9 +19,8 @@ from bench.accuracy import Material, Scores, align, materials
 
 @pytest.fixture(scope="module")
 def material() -> dict[str, Material]:
-    return {
-        m.name: m for m in materials() if m.name in ("clean_en_us", "noise_10db", "two_speakers")
-    }
+    wanted = ("clean_en_us", "noise_20db", "noise_10db", "two_speakers")
+    return {m.name: m for m in materials() if m.name in wanted}
 
 
 def within_20ms(scores: Scores) -> float:
@@ -37,10 +37,15 @@ def test_clean_connected_speech(material: dict[str, Material], tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_connected_speech_in_10_db_noise(material: dict[str, Material], tmp_path: Path) -> None:
-    scores, _ = align(material["noise_10db"], tmp_path / "on")
-    assert within_20ms(scores) >= 0.70, scores.summary("word")
+@pytest.mark.parametrize(("condition", "floor"), [("noise_20db", 0.79), ("noise_10db", 0.70)])
+def test_connected_speech_in_noise(
+    material: dict[str, Material], tmp_path: Path, condition: str, floor: float
+) -> None:
+    scores, _ = align(material[condition], tmp_path / "on")
+    unrefined, _ = align(material[condition], tmp_path / "off", {"refine_boundaries": "false"})
+    assert within_20ms(scores) >= floor, scores.summary("word")
     assert max(scores.word_errors) <= 0.2, scores.summary("word")
+    assert within_20ms(scores) >= within_20ms(unrefined)
 
 
 @pytest.mark.slow
