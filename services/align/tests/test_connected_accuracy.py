@@ -2,10 +2,10 @@
 word and phone times), through the upload processing and the runner as a task goes.
 
 Floors sit a few points under what the built-in engine measured (clean 87.5 %, 20 dB 82.9 %,
-10 dB 74.3 %, two speakers 89.5 % of word edges within 20 ms) (docs/engines.md gives the
-figures; ``make bench`` prints them beside plain pocketsphinx), so that a regression fails
-and the synthesiser's small run-to-run spread (none is expected: it is deterministic) does
-not. The refinement must never make things worse than leaving the aligner's edges alone.
+10 dB 74.3 %, two speakers 89.5 % of word edges within 20 ms; README, Performance; ``make
+bench`` prints them beside plain pocketsphinx), so that a regression fails and a little
+spread between machines does not (the material itself is deterministic). The refinement
+must never make things worse than leaving the aligner's edges alone.
 """
 
 from __future__ import annotations
