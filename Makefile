@@ -19,7 +19,9 @@ help:
 	@echo "make images - build the container images; make e2e - kind cluster end-to-end tests"
 
 # Debian packages the pipeline runs (ffmpeg/ffprobe for conversion, sox for tests,
-# espeak-ng for pronunciations of out-of-dictionary words); installed only when missing.
+# espeak-ng for pronunciations of out-of-dictionary words; its library, libespeak-ng1, also
+# makes the synthetic speech with exact times of the accuracy tests and benchmarks,
+# bench/speech.py); installed only when missing.
 system-deps:
 	@missing=""; \
 	for tool in ffmpeg ffprobe sox espeak-ng; do command -v $$tool >/dev/null || missing=1; done; \

@@ -28,6 +28,8 @@ MODULES: dict[str, str] = {
     "memory": "bench.memory",
     "upload": "bench.upload",
     "views": "bench.views",
+    "accuracy": "bench.accuracy",
+    "scale": "bench.scale",
 }
 
 Runner = Callable[[BenchEnv], Iterator[Figure]]

@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from autophon_core.models import new_task_id
 from autophon_core.storage import Storage
@@ -68,26 +69,35 @@ def run_task(env: BenchEnv, recording: Recording, folder_name: str) -> JobRun:
     return JobRun(elapsed, usage.ru_maxrss, sampler.peak_kib["job"], result)
 
 
+def job_context(job: JobRun, recording: Recording) -> dict[str, Any]:
+    return {
+        "audio_s": recording.seconds,
+        "engine_s": job.result.engine_seconds,
+        "job_wall_s": job.seconds,
+        "engine": f"{job.result.engine} {job.result.engine_version}",
+    }
+
+
+def rtf_figure(name: str, job: JobRun, recording: Recording, context: dict[str, Any]) -> Figure:
+    """The real-time factor: the engine's seconds (result.json) / the audio's seconds."""
+    rtf = job.result.engine_seconds / recording.seconds
+    return Figure(
+        name=name,
+        value=rtf,
+        unit="x realtime",
+        target=f"< {TARGET_RTF:g}",
+        target_met=rtf < TARGET_RTF,
+        context=context,
+    )
+
+
 def run(env: BenchEnv) -> Iterator[Figure]:
     folder = env.folder("recordings")
     for label, seconds in (("short", env.pick(10.0, 3.5)), ("long", env.pick(60.0, 7.0))):
         recording = make_recording(env.samples, folder, seconds, f"engine-{label}")
         job = run_task(env, recording, f"engine-{label}")
-        rtf = job.result.engine_seconds / recording.seconds
-        context = {
-            "audio_s": recording.seconds,
-            "engine_s": job.result.engine_seconds,
-            "job_wall_s": job.seconds,
-            "engine": f"{job.result.engine} {job.result.engine_version}",
-        }
-        yield Figure(
-            name=f"engine_rtf_{label}",
-            value=rtf,
-            unit="x realtime",
-            target=f"< {TARGET_RTF:g}",
-            target_met=rtf < TARGET_RTF,
-            context=context,
-        )
+        context = job_context(job, recording)
+        yield rtf_figure(f"engine_rtf_{label}", job, recording, context)
         yield Figure(
             name=f"job_peak_rss_{label}",
             value=job.maxrss_kib / 1024,

@@ -46,6 +46,13 @@ EXPECTED = {
         for what in ("write_seconds", "size")
         for length in ("minute", "hour")
     ),
+    *(
+        f"{kind}_within_20ms_clean_en_us_{system}"
+        for kind in ("word", "phone")
+        for system in ("autophon", "plain")
+    ),
+    "scale_rtf_5min",
+    "scale_job_tree_peak_rss_5min",
 }
 
 

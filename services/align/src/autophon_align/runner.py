@@ -37,6 +37,7 @@ from autophon_align.engines.base import (
     Engine,
     EngineError,
     EngineInputError,
+    EngineResourceError,
     EngineTimeout,
     EngineUnavailable,
     Interval,
@@ -582,6 +583,13 @@ def _failure(exc: EngineError, where: str) -> TaskFailure:
         )
     if isinstance(exc, EngineInputError):
         return TaskFailure(str(exc), ExitCode.BAD_INPUT)
+    if isinstance(exc, EngineResourceError):
+        # Not retried: the same input would need the same memory again.
+        return TaskFailure(
+            f"The recording is too large for the aligner {where}: {exc} Split it into shorter "
+            "files, or upload a TextGrid that marks the utterances.",
+            ExitCode.BAD_INPUT,
+        )
     if isinstance(exc, EngineUnavailable):
         return TaskFailure(
             f"The aligner is not set up correctly on this server ({exc}); an administrator "

@@ -74,6 +74,11 @@ class EngineInputError(EngineError):
     it again will not help."""
 
 
+class EngineResourceError(EngineError):
+    """The input is beyond what the engine can hold (too long, or it ran out of memory): not
+    retried, since the same input would fail the same way; the message says what to do."""
+
+
 class EngineUnavailable(EngineError):
     """The engine (or a tool it needs) is missing or misconfigured on this machine."""
 

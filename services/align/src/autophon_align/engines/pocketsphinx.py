@@ -5,7 +5,11 @@ limit; this side writes the task's dictionary and the request, and reads the res
 Language assets (all optional): ``hmm`` (acoustic model folder, default the bundled en-us),
 ``dictionary`` (default the bundled CMUdict), ``phone_set`` ("ipa": a cross-language
 language, see engines/ipa.py), ``refine_boundaries`` ("false" turns off the
-pause-edge refinement), ``espeak_voice`` and ``g2p`` (see engines/pronunciations.py).
+pause-edge refinement), ``whole_up_to_seconds`` and ``max_chunk_seconds`` (longer utterances
+are cut at pauses into chunks of at most this length, aligned one by one; engines/chunks.py),
+``word_window_seconds`` (the word pass over a long utterance goes window by window),
+``max_audio_seconds`` (longer recordings are refused before alignment starts),
+``espeak_voice`` and ``g2p`` (see engines/pronunciations.py).
 """
 
 from __future__ import annotations
@@ -18,13 +22,20 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from autophon_align.engines.arpabet import PHONES, strip_stress
+from autophon_align.engines.audio import wav_duration
 from autophon_align.engines.base import (
     ENGINE_LOG_NAME,
     AlignedWord,
     EngineFailed,
     EngineInputError,
+    EngineResourceError,
     Interval,
     Utterance,
+)
+from autophon_align.engines.chunks import (
+    MAX_CHUNK_SECONDS,
+    WHOLE_UP_TO_SECONDS,
+    WORD_WINDOW_SECONDS,
 )
 from autophon_align.engines.ipa import decoder_options, english_model_phones
 from autophon_align.engines.process import run_tool
@@ -33,6 +44,10 @@ from autophon_core.languages import phone_set
 from autophon_core.lexicon import Lexicon, language_lexicon, pocketsphinx_model_dir
 
 WORKER_MODULE = "autophon_align.engines.pocketsphinx_worker"
+# The longest recording taken. A Job's memory grows by about 25 MiB per hour of audio (130 MiB
+# for 60 minutes; README, Performance) and its time by ~0.07 s per second: four hours need
+# ~200 MiB and ~17 minutes, well inside the Job's limits, and are a 460 MB WAV.
+MAX_AUDIO_SECONDS = 4 * 3600.0
 
 
 class PocketsphinxEngine:
@@ -44,6 +59,14 @@ class PocketsphinxEngine:
         self.language = language
         self.model_dir = Path(language.assets.get("hmm", pocketsphinx_model_dir() / "en-us"))
         self.refine = language.assets.get("refine_boundaries", "true").lower() != "false"
+        self.max_chunk_seconds = float(language.assets.get("max_chunk_seconds", MAX_CHUNK_SECONDS))
+        self.whole_up_to_seconds = float(
+            language.assets.get("whole_up_to_seconds", WHOLE_UP_TO_SECONDS)
+        )
+        self.word_window_seconds = float(
+            language.assets.get("word_window_seconds", WORD_WINDOW_SECONDS)
+        )
+        self.max_audio_seconds = float(language.assets.get("max_audio_seconds", MAX_AUDIO_SECONDS))
 
     def version(self) -> str:
         try:
@@ -55,7 +78,10 @@ class PocketsphinxEngine:
         return (
             f"pocketsphinx {self.version()} forced alignment (word and phone passes), "
             f"acoustic model {self.model_dir.name} ({self.model_dir}), "
-            f"frame rate 100/s, pause edges refined: {'yes' if self.refine else 'no'}"
+            f"frame rate 100/s, utterances over {self.whole_up_to_seconds:g} s aligned in "
+            f"chunks of at most {self.max_chunk_seconds:g} s cut at pauses, pause edges "
+            f"refined where speech stands 20 dB above the pauses: "
+            f"{'yes' if self.refine else 'no'}"
         )
 
     def base_lexicon(self, words: Collection[str]) -> Lexicon:
@@ -86,6 +112,7 @@ class PocketsphinxEngine:
         work_dir: Path,
         timeout: float,
     ) -> list[AlignedWord]:
+        self._check_length(audio)
         dictionary = work_dir / "task.dict"
         _write_dictionary(dictionary, lexicon, {w for u in utterances for w in u.words})
         request: dict[str, Any] = {
@@ -95,6 +122,9 @@ class PocketsphinxEngine:
             "log": str(work_dir / "pocketsphinx.log"),
             "refine": self.refine,
             "options": decoder_options(phone_set(self.language)),
+            "max_chunk_seconds": self.max_chunk_seconds,
+            "whole_up_to_seconds": self.whole_up_to_seconds,
+            "word_window_seconds": self.word_window_seconds,
             "utterances": [{"start": u.start, "end": u.end, "text": u.text} for u in utterances],
         }
         request_path = work_dir / "request.json"
@@ -125,6 +155,24 @@ class PocketsphinxEngine:
                     )
                 )
         return words
+
+    def _check_length(self, audio: Path) -> None:
+        """Refuse, before any work, a recording longer than the engine takes."""
+        seconds = wav_duration(audio)
+        if seconds > self.max_audio_seconds:
+            raise EngineResourceError(
+                f"it is {_duration(seconds)} long, and the built-in aligner takes recordings of "
+                f"up to {_duration(self.max_audio_seconds)}."
+            )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} minutes"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _write_dictionary(path: Path, lexicon: Lexicon, words: set[str]) -> None:

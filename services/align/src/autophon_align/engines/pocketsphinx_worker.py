@@ -5,21 +5,33 @@ Runs in a child process (see engines/pocketsphinx.py) so that the runner can bou
 and kill it, and so that the decoder's C-level logging and memory stay out of the runner.
 Each utterance is cut out of the recording, padded with a little low-level noise, aligned in
 two passes (words, then phones) with the grammar built by ``set_align_text``, and its word
-edges next to pauses refined (engines/refine.py). Failures are per utterance: one that cannot
-be aligned is reported and the others go on.
+edges next to pauses refined (engines/refine.py). An utterance longer than
+``chunks.WHOLE_UP_TO_SECONDS`` first gets a word pass over all of it, read in blocks, and is cut
+at its pauses into chunks that are aligned one by one (engines/chunks.py): memory stays flat
+whatever the length. Failures are per utterance (or chunk): one that cannot be aligned is
+reported and the others go on.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import sys
+import time
 import wave
 from array import array
 from pathlib import Path
 from typing import Any
 
+from autophon_align.engines.chunks import (
+    MAX_CHUNK_SECONDS,
+    WHOLE_UP_TO_SECONDS,
+    WORD_WINDOW_SECONDS,
+    gaps_between,
+    plan_chunks,
+)
 from autophon_align.engines.refine import Segment, refine_words
 
 SAMPLE_RATE = 16000
@@ -30,6 +42,12 @@ PAD = 0.1
 ZERO_RUN = 32
 NOISE_AMPLITUDE = 8  # about -72 dBFS
 MIN_UTTERANCE = 0.05
+# Beams of the second try (the defaults are 1e-48, 7e-29, 1e-48).
+WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}
+BLOCK_FRAMES = 16000  # samples per block fed to the word pass of a long utterance
+# The word pass of a long utterance goes window by window (see _UtteranceAligner._word_spans).
+MIN_CUT_PAUSE = 0.1
+MAX_ERROR = 200  # characters of an error message
 _ZERO_RUN_RE = re.compile(rb"\x00{%d,}" % (2 * ZERO_RUN + 1))
 _ALTERNATE_RE = re.compile(r"\(\d+\)$")
 _RANDOM = random.Random(0)  # fixed seed: the same input always aligns the same way
@@ -44,8 +62,6 @@ def main(argv: list[str]) -> int:
 
 
 def align_request(request: dict[str, Any]) -> list[dict[str, Any]]:
-    from pocketsphinx import Decoder
-
     options = {
         "hmm": request["hmm"],
         "dict": request["dict"],
@@ -56,22 +72,229 @@ def align_request(request: dict[str, Any]) -> list[dict[str, Any]]:
         "logfn": request["log"],
         **request.get("options", {}),
     }
-    decoder = Decoder(**options)
+    decoders = _Decoders(options)
     results: list[dict[str, Any]] = []
     with wave.open(request["audio"], "rb") as recording:
-        rate = recording.getframerate()
-        total = recording.getnframes()
+        aligner = _UtteranceAligner(decoders, recording, request)
         utterances = request["utterances"]
         for number, utterance in enumerate(utterances, start=1):
             try:
-                words = _align_one(decoder, recording, rate, total, utterance, request)
-                results.append({"words": words, "error": None})
-                print(f"utterance {number}/{len(utterances)}: {len(words)} words", flush=True)
+                words, error = aligner.align(utterance)
             except (RuntimeError, ValueError) as exc:
-                results.append({"words": [], "error": str(exc)})
-                print(f"utterance {number}/{len(utterances)} failed: {exc}", flush=True)
-                decoder = Decoder(**options)  # do not reuse a decoder left mid-search
+                words, error = [], str(exc)
+            if error and len(error) > MAX_ERROR:  # pocketsphinx quotes the whole text
+                error = error[: MAX_ERROR - 3] + "..."
+            results.append({"words": words, "error": error})
+            if not words:
+                print(f"utterance {number}/{len(utterances)} failed: {error}", flush=True)
+                continue
+            done = f"{len(words)} words" + (f" (some parts failed: {error})" if error else "")
+            print(f"utterance {number}/{len(utterances)}: {done}", flush=True)
     return results
+
+
+class _Decoders:
+    """A decoder with the default beams and one with wide beams (made when first needed).
+
+    The default beams sometimes prune the only path through a long grammar ("Final result
+    does not match the grammar"); the wide ones are slower but keep it. A decoder whose search
+    failed is replaced, never reused."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        self._made: dict[bool, Any] = {}
+
+    def get(self, wide: bool) -> Any:
+        if wide not in self._made:
+            from pocketsphinx import Decoder
+
+            self._made[wide] = Decoder(**(_widened(self.options) if wide else self.options))
+        return self._made[wide]
+
+    def discard(self, wide: bool) -> None:
+        self._made.pop(wide, None)
+
+
+def _widened(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with each beam at least as wide as WIDE_BEAMS (a language's own beams may
+    already be wider: engines/ipa.py)."""
+    return {**options, **{k: min(v, options.get(k, v)) for k, v in WIDE_BEAMS.items()}}
+
+
+class _UtteranceAligner:
+    """Aligns one utterance: whole when short, in chunks cut at pauses when long."""
+
+    def __init__(
+        self, decoders: _Decoders, recording: wave.Wave_read, request: dict[str, Any]
+    ) -> None:
+        self.decoders = decoders
+        self.recording = recording
+        self.rate = recording.getframerate()
+        self.total = recording.getnframes()
+        self.request = request
+        self.max_chunk = float(request.get("max_chunk_seconds", MAX_CHUNK_SECONDS))
+        self.whole_up_to = float(request.get("whole_up_to_seconds", WHOLE_UP_TO_SECONDS))
+        self.window = float(request.get("word_window_seconds", WORD_WINDOW_SECONDS))
+
+    def align(self, utterance: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+        """The aligned words and the error of a part that failed (None when none did)."""
+        if utterance["end"] - utterance["start"] <= max(self.whole_up_to, self.max_chunk):
+            return self._align_part(utterance), None
+        words = utterance["text"].split()
+        started = time.monotonic()
+        spans = self._word_spans(utterance)
+        chunks = plan_chunks(
+            utterance["end"] - utterance["start"], len(words), gaps_between(spans), self.max_chunk
+        )
+        print(
+            f"word pass over {utterance['end'] - utterance['start']:.0f} s: "
+            f"{time.monotonic() - started:.1f} s, {len(chunks)} chunks",
+            flush=True,
+        )
+        aligned: list[dict[str, Any]] = []
+        errors: list[str] = []
+        for chunk in chunks:
+            part = {
+                "start": utterance["start"] + chunk.start,
+                "end": utterance["start"] + chunk.end,
+                "text": " ".join(words[chunk.first : chunk.last]),
+            }
+            try:
+                aligned.extend(self._align_part(part))
+            except (RuntimeError, ValueError) as exc:
+                errors.append(f"{part['start']:.1f}-{part['end']:.1f} s: {exc}")
+        if not aligned and errors:
+            raise RuntimeError(errors[0])
+        return aligned, "; ".join(errors) or None
+
+    def _align_part(self, part: dict[str, Any]) -> list[dict[str, Any]]:
+        """Both passes over ``part``; with wide beams when the default ones lose the path."""
+        for wide in (False, True):
+            try:
+                return _align_one(
+                    self.decoders.get(wide),
+                    self.recording,
+                    self.rate,
+                    self.total,
+                    part,
+                    self.request,
+                )
+            except _NoPath:
+                self.decoders.discard(wide)
+                if wide:
+                    raise
+            except (RuntimeError, ValueError):
+                self.decoders.discard(wide)
+                raise
+        raise AssertionError("unreachable")
+
+    def _word_spans(self, utterance: dict[str, Any]) -> list[tuple[float, float]]:
+        """(start, end) of each word (s from the utterance's start), from a word pass in
+        windows of ``WORD_WINDOW_SECONDS``.
+
+        One grammar over a whole long utterance costs time with the square of its length (the
+        FSG search visits every grammar state at every frame's end). So each window gets the
+        next words only (twice as many as the average rate puts in it), in a grammar that may
+        stop after any of them; the words found are kept up to a pause in the first three
+        quarters of the window, and the next window starts in the middle of that pause with
+        the next word. Time and memory are linear in the length.
+        """
+        start, end = _sample_range(utterance, self.rate, self.total)
+        words = utterance["text"].split()
+        duration = (end - start) / self.rate
+        per_second = len(words) / duration
+        spans: list[tuple[float, float]] = []
+        offset, first, window = 0.0, 0, self.window
+        while first < len(words):
+            window_end = min(duration, offset + window)
+            final = window_end >= duration
+            left = len(words) - first
+            count = left if final else min(left, math.ceil(2 * per_second * window) + 20)
+            while True:
+                found = self._window_pass(
+                    words[first : first + count],
+                    start + round(offset * self.rate),
+                    start + round(window_end * self.rate),
+                    prefix=not final,
+                )
+                if final or len(found) < count or count == left:
+                    break
+                count = min(left, 2 * count)  # all used: perhaps too few for the window
+            if final:
+                if len(found) != count:
+                    raise RuntimeError("the aligned words do not match the transcript")
+                spans += [(s + offset, e + offset) for s, e in found]
+                break
+            kept, cut = _keep_before(found, window_end - offset - window / 4)
+            if kept == 0:  # no word ends early in the window (a long silence): widen it
+                window *= 2
+                continue
+            spans += [(s + offset, e + offset) for s, e in found[:kept]]
+            first += kept
+            offset += cut
+            window = self.window
+        return spans
+
+    def _window_pass(
+        self, words: list[str], start: int, end: int, prefix: bool
+    ) -> list[tuple[float, float]]:
+        """Word spans (s from ``start``) of ``words``, or of a prefix of them when ``prefix``,
+        in the samples ``start:end``, read in blocks."""
+        decoder = self.decoders.get(wide=True)
+        last = len(words)
+        transitions: list[tuple[Any, ...]] = [(i, i + 1, 1.0, w) for i, w in enumerate(words)]
+        if prefix:
+            transitions += [(i, last, 1.0) for i in range(1, last)]
+        try:
+            grammar = decoder.create_fsg("window", 0, last, transitions)
+            decoder.add_fsg("window", grammar)
+            decoder.activate_search("window")
+            decoder.start_utt()
+            pad = _NOISE[: round(PAD * self.rate)].tobytes()
+            decoder.process_raw(pad)
+            self.recording.setpos(start)
+            for block in range(start, end, BLOCK_FRAMES):
+                samples = array("h", self.recording.readframes(min(BLOCK_FRAMES, end - block)))
+                decoder.process_raw(_fill_digital_silence(samples).tobytes())
+            decoder.process_raw(pad)
+            decoder.end_utt()
+            if decoder.hyp() is None:
+                raise _NoPath("no path through the words was found")
+        except RuntimeError:
+            self.decoders.discard(wide=True)
+            raise
+        frate = int(decoder.config["frate"])
+        return [
+            (s.start_frame / frate - PAD, (s.end_frame + 1) / frate - PAD)
+            for s in decoder.seg()
+            if not s.word.startswith(("<", "[", "("))
+        ]
+
+
+def _keep_before(spans: list[tuple[float, float]], limit: float) -> tuple[int, float]:
+    """How many of ``spans`` to keep, and where to cut after them: in the middle of the last
+    pause (of at least MIN_CUT_PAUSE s) that starts before ``limit``, else of the longest gap
+    between words there. (0, 0.0) when no word ends before ``limit``."""
+    gaps = [
+        (i, spans[i - 1][1], spans[i][0]) for i in range(1, len(spans)) if spans[i - 1][1] <= limit
+    ]
+    if not gaps:
+        return 0, 0.0
+    pauses = [g for g in gaps if g[2] - g[1] >= MIN_CUT_PAUSE]
+    kept, pause_start, pause_end = pauses[-1] if pauses else max(gaps, key=lambda g: g[2] - g[1])
+    return kept, (pause_start + max(pause_start, pause_end)) / 2
+
+
+class _NoPath(RuntimeError):
+    """The word pass found no path through the transcript's words."""
+
+
+def _sample_range(utterance: dict[str, Any], rate: int, total: int) -> tuple[int, int]:
+    start = max(0, round(utterance["start"] * rate))
+    end = min(total, round(utterance["end"] * rate))
+    if (end - start) / rate < MIN_UTTERANCE:
+        raise ValueError("the interval is too short to align")
+    return start, end
 
 
 def _align_one(
@@ -82,10 +305,7 @@ def _align_one(
     utterance: dict[str, Any],
     request: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    start = max(0, round(utterance["start"] * rate))
-    end = min(total, round(utterance["end"] * rate))
-    if (end - start) / rate < MIN_UTTERANCE:
-        raise ValueError("the interval is too short to align")
+    start, end = _sample_range(utterance, rate, total)
     recording.setpos(start)
     # WAV samples are little-endian, as are the machines we run on (x86-64, arm64).
     samples = array("h", recording.readframes(end - start))
@@ -98,7 +318,7 @@ def _align_one(
     decoder.process_raw(data, full_utt=True)
     decoder.end_utt()
     if decoder.hyp() is None:
-        raise RuntimeError("no path through the words was found")
+        raise _NoPath("no path through the words was found")
     decoder.set_alignment()
     decoder.start_utt()
     decoder.process_raw(data, full_utt=True)

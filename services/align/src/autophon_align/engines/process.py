@@ -2,12 +2,16 @@
 
 Output goes to files, not pipes, so a chatty tool can never fill a pipe buffer and hang.
 Each tool runs in its own session (process group); on timeout the whole group is killed, so
-grandchildren (MFA's workers, FAVE's HTK tools) do not outlive the task.
+grandchildren (MFA's workers, FAVE's HTK tools) do not outlive the task. A tool that ran out
+of memory (a failed allocation in its log, or killed by the kernel's OOM killer) raises
+EngineResourceError, which is not retried; messages never quote C source locations or
+allocation sizes (they go to the engine log only).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -16,10 +20,26 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
-from autophon_align.engines.base import EngineFailed, EngineTimeout, EngineUnavailable
+from autophon_align.engines.base import (
+    EngineFailed,
+    EngineResourceError,
+    EngineTimeout,
+    EngineUnavailable,
+)
 
 # After SIGTERM, how long a process group gets to exit before SIGKILL.
 TERMINATE_GRACE_SECONDS = 3.0
+# Log lines of a failed allocation: C (pocketsphinx's ckd_alloc, glibc), Python, C++.
+_OUT_OF_MEMORY = re.compile(
+    r"\b[mc]alloc\(|\brealloc\(|cannot allocate memory|out of memory|MemoryError|bad_alloc",
+    re.IGNORECASE,
+)
+# C source locations as tools print them: "file.c", line 944: / from /src/x.c(139) / x.c:12
+_SOURCE_LOCATION = re.compile(
+    r'(?:from\s+)?"?[\w./-]*\.(?:c|cc|cpp|h)"?(?:\(\d+\)|, line \d+|:\d+)?:?', re.IGNORECASE
+)
+# cgroup v2: the memory limit of this container (absent outside one).
+CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
 
 
 class Deadline:
@@ -85,10 +105,35 @@ def run_tool(
             kill_group(process)
             raise
         if returncode != 0:
-            detail = last_line(log_path)
+            if returncode == -signal.SIGKILL or _ran_out_of_memory(log_path):
+                # SIGKILL is not ours (a timeout raised above): the kernel's OOM killer.
+                raise EngineResourceError(f"{what} ran out of memory{memory_limit_text()}.")
+            detail = user_detail(last_line(log_path))
             raise EngineFailed(
                 f"{what} failed (exit code {returncode})" + (f": {detail}" if detail else ".")
             )
+
+
+def _ran_out_of_memory(log_path: Path) -> bool:
+    return any(_OUT_OF_MEMORY.search(line) for line in tail_lines(log_path, 20))
+
+
+def user_detail(line: str) -> str:
+    """A tool's log line without C source locations (they mean nothing to a user)."""
+    cleaned = _SOURCE_LOCATION.sub("", line)
+    cleaned = re.sub(r"\b(?:[mc]|re)alloc\(-?\d+\)", "a memory allocation", cleaned)
+    return re.sub(r"\s{2,}", " ", cleaned).strip(" :")
+
+
+def memory_limit_text() -> str:
+    """ " (the limit is 2.0 GiB per task)", or "" when there is no container limit."""
+    try:
+        value = CGROUP_MEMORY_MAX.read_text().strip()
+    except OSError:
+        return ""
+    if not value.isdigit():
+        return ""
+    return f" (the limit is {int(value) / 2**30:.1f} GiB per task)"
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:

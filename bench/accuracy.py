@@ -1,0 +1,238 @@
+"""Figure 7: boundary accuracy of the built-in engine on connected synthetic speech.
+
+The material (bench/speech.py) is espeak-ng speech with the synthesiser's own word and phone
+times: six connected sentences with names and words missing from CMUdict, in three voices;
+two speakers taking turns in a TextGrid (one tier each); and the first voice with white noise
+at 20 and 10 dB SNR. Each file goes through the upload worker's processing and the runner,
+as a task does, twice: as AutoPhon aligns it, and as plain pocketsphinx does (the same
+dictionary, both passes over each whole utterance at once, no chunks, no pause-edge
+refinement). Printed per condition: the share of word and phone boundaries within 10, 20 and
+50 ms of the truth, the mean and the largest error.
+
+Word boundaries: every word's start and end. Phone boundaries: every boundary between two
+phones inside a word (espeak-ng's phonemes), measured to the nearest phone boundary of the
+aligned word (espeak-ng's and CMUdict's phone sets differ, so phones are not paired).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from praatio import textgrid
+
+from autophon_align.runner import run_task
+from autophon_core.config import Settings
+from autophon_core.models import new_task_id
+from autophon_core.storage import Storage
+from autophon_core.taskfiles import RunResult
+from autophon_upload.processing import prepare_task
+from bench.env import BenchEnv, bench_settings
+from bench.report import Figure
+from bench.speech import SENTENCES, VOICES, Speech, Timed, connected, with_noise, write_wav
+
+# The assets that make the built-in engine plain pocketsphinx (see the module docstring).
+PLAIN_ASSETS = {"refine_boundaries": "false", "whole_up_to_seconds": "1000000"}
+THRESHOLDS_MS = (10, 20, 50)
+Span = tuple[float, float, str]
+
+
+@dataclass
+class Material:
+    """A recording and its transcript: one plain text, or one tier per speaker."""
+
+    name: str
+    speech: Speech
+    # Speaker tier -> its turns (start, end, text, the turn's true words); "" for plain text.
+    turns: dict[str, list[tuple[float, float, list[Timed]]]] = field(default_factory=dict)
+
+    @property
+    def plain(self) -> bool:
+        return not self.turns
+
+
+@dataclass
+class Scores:
+    word_errors: list[float] = field(default_factory=list)
+    phone_errors: list[float] = field(default_factory=list)
+
+    def add(self, other: Scores) -> None:
+        self.word_errors += other.word_errors
+        self.phone_errors += other.phone_errors
+
+    @staticmethod
+    def within(errors: Sequence[float], ms: float) -> float:
+        return sum(e <= ms / 1000 + 1e-9 for e in errors) / len(errors) if errors else 0.0
+
+    def summary(self, kind: str) -> dict[str, float]:
+        errors = self.word_errors if kind == "word" else self.phone_errors
+        data = {f"within_{ms}ms": self.within(errors, ms) for ms in THRESHOLDS_MS}
+        data["mean_ms"] = 1000 * sum(errors) / len(errors) if errors else 0.0
+        data["max_ms"] = 1000 * max(errors, default=0.0)
+        return data
+
+
+def score(truth: Sequence[Timed], words: Sequence[Span], phones: Sequence[Span]) -> Scores:
+    """Errors of the aligned ``words`` (and their ``phones``) against ``truth``, word by word
+    in order; raises ValueError when the counts differ (a word was lost)."""
+    if len(truth) != len(words):
+        raise ValueError(f"{len(words)} words aligned, {len(truth)} expected")
+    scores = Scores()
+    for true, (start, end, _) in zip(truth, words, strict=True):
+        scores.word_errors += [abs(start - true.start), abs(end - true.end)]
+        inside = [p[0] for p in phones if start + 1e-6 < p[0] < end - 1e-6]
+        for phone in true.phones[1:]:
+            if inside:
+                scores.phone_errors.append(min(abs(phone.start - t) for t in inside))
+    return scores
+
+
+def materials() -> list[Material]:
+    """Every condition's recording (deterministic)."""
+    found = [Material(f"clean_{_label(voice)}", connected(SENTENCES, voice)) for voice in VOICES]
+    base = found[0].speech
+    found += [Material(f"noise_{db}db", with_noise(base, db, seed=db)) for db in (20, 10)]
+    found.append(two_speakers())
+    return found
+
+
+def two_speakers(voices: tuple[str, str] = ("en-us", "en-us+f3")) -> Material:
+    """The sentences in turns, speaker A (first voice) and B (second voice) alternating."""
+    speech = connected([], voices[0])  # lead silence only
+    speech.samples = speech.samples[: len(speech.samples) // 2]
+    turns: dict[str, list[tuple[float, float, list[Timed]]]] = {"A": [], "B": []}
+    for number, sentence in enumerate(SENTENCES):
+        speaker = "AB"[number % 2]
+        turn = connected([sentence], voices[number % 2], lead=0.25)
+        start = speech.seconds
+        first = len(speech.words)
+        speech.extend(turn)
+        turns[speaker].append((start, speech.seconds, speech.words[first:]))
+    return Material("two_speakers", speech, turns)
+
+
+def _label(voice: str) -> str:
+    return voice.replace("-", "_").replace("+", "_")
+
+
+def align(
+    material: Material, folder: Path, assets: dict[str, str] | None = None
+) -> tuple[Scores, RunResult]:
+    """``material`` through the upload processing and the runner, scored."""
+    settings = bench_settings(
+        f"sqlite:///{folder / 'unused.db'}",
+        folder,
+        storage={"delete_audio_after_alignment": False},
+        logging={"level": "WARNING"},
+    )
+    settings = _with_assets(settings, assets or {})
+    storage = Storage(settings.storage.root)
+    task_id = new_task_id()
+    paths = storage.create_task_dir(task_id)
+    write_wav(material.speech, paths.upload_dir / "speech.wav")
+    _write_transcript(material, paths.upload_dir)
+    prepare_task(paths, task_id, settings.language("eng"), "pocketsphinx", settings)
+    run_task(task_id, settings)
+    result = RunResult.load(paths)
+    if result.status != "completed":
+        raise RuntimeError(f"{material.name}: {result.error}")
+    grid = _result_grid(paths.result_zip, paths.root / "result.TextGrid")
+    scores = Scores()
+    if material.plain:
+        scores.add(score(material.speech.words, _spans(grid, "words"), _spans(grid, "phones")))
+    for speaker, turns in material.turns.items():
+        truth = [w for _, _, words in turns for w in words]
+        words = _spans(grid, f"{speaker} - words")
+        scores.add(score(truth, words, _spans(grid, f"{speaker} - phones")))
+    return scores, result
+
+
+def _with_assets(settings: Settings, assets: dict[str, str]) -> Settings:
+    languages = [
+        lang.model_copy(update={"assets": {**lang.assets, **assets}})
+        if lang.code == "eng"
+        else lang
+        for lang in settings.languages
+    ]
+    return settings.model_copy(update={"languages": languages})
+
+
+def _write_transcript(material: Material, folder: Path) -> None:
+    if material.plain:
+        text = " ".join(w.label for w in material.speech.words)
+        (folder / "speech.txt").write_text(text + "\n", "utf-8")
+        return
+    duration = material.speech.seconds
+    grid = textgrid.Textgrid(minTimestamp=0.0, maxTimestamp=duration)
+    for speaker, turns in material.turns.items():
+        entries = [(s, e, " ".join(w.label for w in words)) for s, e, words in turns]
+        grid.addTier(textgrid.IntervalTier(speaker, entries, 0.0, duration))
+    grid.save(str(folder / "speech.TextGrid"), format="long_textgrid", includeBlankSpaces=True)
+
+
+def _result_grid(result_zip: Path, target: Path) -> textgrid.Textgrid:
+    with zipfile.ZipFile(result_zip) as archive:
+        member = next(n for n in archive.namelist() if n.endswith(".TextGrid"))
+        target.write_bytes(archive.read(member))
+    return textgrid.openTextgrid(str(target), includeEmptyIntervals=False)
+
+
+def _spans(grid: textgrid.Textgrid, tier: str) -> list[Span]:
+    return [(e.start, e.end, e.label) for e in grid.getTier(tier).entries if e.label]
+
+
+def side_by_side(rows: Sequence[tuple[str, str, str, dict[str, float]]]) -> str:
+    """A table of (condition, system, kind, summary) rows: within 10/20/50 ms, mean, max."""
+    head = f"{'condition':<20} {'system':<9} {'kind':<6} {'10ms':>6} {'20ms':>6} {'50ms':>6}"
+    lines = [head + f" {'mean':>7} {'max':>7}"]
+    for condition, system, kind, summary in rows:
+        shares = " ".join(f"{100 * summary[f'within_{ms}ms']:5.1f}%" for ms in THRESHOLDS_MS)
+        lines.append(
+            f"{condition:<20} {system:<9} {kind:<6} {shares} "
+            f"{summary['mean_ms']:5.1f}ms {summary['max_ms']:5.0f}ms"
+        )
+    return "\n".join(lines)
+
+
+def run(env: BenchEnv) -> Iterator[Figure]:
+    chosen = materials()
+    if env.quick:
+        chosen = [m for m in chosen if m.name == "clean_en_us"]
+    rows: list[tuple[str, str, str, dict[str, float]]] = []
+    for material in chosen:
+        for system, assets in (("autophon", {}), ("plain", PLAIN_ASSETS)):
+            scores, _ = align(material, env.folder(f"accuracy-{material.name}-{system}"), assets)
+            rows += [(material.name, system, k, scores.summary(k)) for k in ("word", "phone")]
+            for kind in ("word", "phone"):
+                summary = scores.summary(kind)
+                errors = scores.word_errors if kind == "word" else scores.phone_errors
+                shown = {k: round(100 * v, 1) if "within" in k else v for k, v in summary.items()}
+                yield Figure(
+                    name=f"{kind}_within_20ms_{material.name}_{system}",
+                    value=100 * summary["within_20ms"],
+                    unit="%",
+                    target=_target(material.name, kind, system),
+                    target_met=_met(material.name, kind, system, summary),
+                    context={"boundaries": len(errors), **shown},
+                )
+    print(side_by_side(rows), flush=True)
+
+
+def _target(condition: str, kind: str, system: str) -> str | None:
+    if kind != "word" or system != "autophon":
+        return None
+    if condition.startswith("clean"):
+        return ">= 90% within 20 ms, none beyond 100 ms"
+    if condition == "noise_10db":
+        return ">= 75% within 20 ms"
+    return None
+
+
+def _met(condition: str, kind: str, system: str, summary: dict[str, float]) -> bool | None:
+    if _target(condition, kind, system) is None:
+        return None
+    if condition.startswith("clean"):
+        return summary["within_20ms"] >= 0.9 and summary["max_ms"] <= 100
+    return summary["within_20ms"] >= 0.75
