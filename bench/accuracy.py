@@ -31,7 +31,17 @@ from autophon_core.taskfiles import RunResult
 from autophon_upload.processing import prepare_task
 from bench.env import BenchEnv, bench_settings
 from bench.report import Figure
-from bench.speech import SENTENCES, VOICES, Speech, Timed, connected, with_noise, write_wav
+from bench.speech import (
+    SENTENCES,
+    VOICES,
+    Speech,
+    Timed,
+    aligned_units,
+    boundary_errors,
+    connected,
+    with_noise,
+    write_wav,
+)
 
 # The assets that make the built-in engine plain pocketsphinx (see the module docstring).
 PLAIN_ASSETS = {"refine_boundaries": "false", "whole_up_to_seconds": "1000000"}
@@ -77,11 +87,8 @@ class Scores:
 def score(truth: Sequence[Timed], words: Sequence[Span], phones: Sequence[Span]) -> Scores:
     """Errors of the aligned ``words`` (and their ``phones``) against ``truth``, word by word
     in order; raises ValueError when the counts differ (a word was lost)."""
-    if len(truth) != len(words):
-        raise ValueError(f"{len(words)} words aligned, {len(truth)} expected")
-    scores = Scores()
-    for true, (start, end, _) in zip(truth, words, strict=True):
-        scores.word_errors += [abs(start - true.start), abs(end - true.end)]
+    scores = Scores(word_errors=boundary_errors(truth, words))
+    for true, (start, end) in zip(truth, aligned_units(truth, words), strict=True):
         inside = [p[0] for p in phones if start + 1e-6 < p[0] < end - 1e-6]
         for phone in true.phones[1:]:
             if inside:

@@ -1,32 +1,46 @@
-"""Connected synthetic speech whose word and phone times are known exactly.
+"""Connected synthetic speech whose word and phone times are known exactly: espeak-ng's
+voices (any language), timed by its own synthesis events. The one home of the espeak-ng
+binding, used by the accuracy tests (services/align/tests/test_connected_accuracy.py,
+test_long_recordings.py, cli/tests/test_languages_pipeline.py) and by ``make bench``
+(bench/accuracy.py and bench/scale.py).
 
 espeak-ng (through its C library, ``libespeak-ng.so.1``, with ctypes) reports, while it
 synthesises, the sample at which each word and each phoneme starts. A word starts at its word
 event, or, after a pause, at its first phoneme; it ends where the next word starts or where a
-pause phoneme ("_", "_:") starts. Phone boundaries are the phoneme events inside a word.
-Everything is deterministic: the same text and voice give the same samples and times.
+pause phoneme ("_", "_:", "_!") starts. Phone boundaries are the phoneme events inside a word.
+Word events are matched to the text's words by their text position: espeak-ng speaks a few
+words as one ("was the"), which then form one timed unit whose inner boundaries are not known,
+and may split a compound in two, which stays one word.
 
-Used by the accuracy tests (services/align/tests/test_connected_accuracy.py) and by
-``make bench`` (bench/accuracy.py and bench/scale.py).
+The library keeps state from one text to the next (the same text comes out a few samples
+different), so every recording is made in a fresh process (``python -m bench.speech``,
+the voice, rate and texts as JSON on stdin, timings as JSON on stdout), its sentences one
+after another: the same texts and voice then always give the same samples and times.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import math
 import random
 import subprocess
+import sys
+import tempfile
 import wave
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-RATE = 16000  # what the files are written at (sox resamples espeak-ng's 22050 Hz)
+from autophon_core.lexicon import normalise_words, word_spans
+
+RATE = 16000  # what ``Speech`` is at (sox resamples espeak-ng's 22050 Hz)
+LIBRARY = "libespeak-ng.so.1"
+_REPO_ROOT = Path(__file__).resolve().parents[1]
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_PHONEME_EVENTS = 0x0001
-_INITIALIZE_DONT_EXIT = 0x8000
 _EVENT_END_OF_LIST, _EVENT_WORD, _EVENT_PHONEME = 0, 1, 7
 _CHARS_UTF8 = 1
 _POS_CHARACTER = 1
@@ -46,10 +60,17 @@ VOICES = ("en-us", "en", "en-us+f3")
 
 @dataclass(frozen=True)
 class Timed:
+    """A word (or phone) and its span in seconds; a word's label is as written, and may hold
+    a few words espeak-ng spoke as one (``words``)."""
+
     label: str
     start: float
     end: float
     phones: tuple[Timed, ...] = field(default=())
+
+    @property
+    def words(self) -> list[str]:
+        return normalise_words(self.label)
 
 
 @dataclass
@@ -72,6 +93,7 @@ class Speech:
 
 
 class _Event(ctypes.Structure):
+    # espeak_EVENT of speak_lib.h
     _fields_ = [
         ("type", ctypes.c_int),
         ("unique_identifier", ctypes.c_uint),
@@ -87,108 +109,195 @@ class _Event(ctypes.Structure):
 _CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
 )
+# (type, text position (1-based), sample, phoneme name or "")
+Event = tuple[int, int, int, str]
 
 
-class _Espeak:
-    def __init__(self) -> None:
-        self.lib = ctypes.CDLL("libespeak-ng.so.1")
-        self.rate = self.lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_DONT_EXIT
-        )
-        if self.rate <= 0:
-            raise RuntimeError("espeak-ng could not start")
-        self.samples = array("h")
-        self.events: list[tuple[int, int, int, str]] = []
-        self._callback = _CALLBACK(self._receive)  # kept: the library holds the pointer
-        self.lib.espeak_SetSynthCallback(self._callback)
+def record(text: str, voice: str, path: Path, words_per_minute: int = 175) -> list[Timed]:
+    """Speak ``text`` with espeak-ng's ``voice`` into the WAV file ``path`` (espeak-ng's own
+    rate, 22050 Hz mono), in a fresh process; returns the timed words (with phones)."""
+    return record_all([(text, path)], voice, words_per_minute)[0]
 
-    def _receive(
-        self, wav: ctypes.Array[ctypes.c_short], count: int, events: ctypes.Array[_Event]
-    ) -> int:  # type: ignore[type-arg]
+
+def record_all(
+    texts: Sequence[tuple[str, Path]], voice: str, words_per_minute: int = 175
+) -> list[list[Timed]]:
+    """Speak each (text, path) as ``record`` does, one after another in one fresh process
+    (one reader reading them in turn)."""
+    request = {
+        "voice": voice,
+        "words_per_minute": words_per_minute,
+        "texts": [(text, str(path.resolve())) for text, path in texts],
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", __name__],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=120 + 30 * len(texts),
+        check=False,
+        cwd=_REPO_ROOT,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"espeak-ng synthesis failed: {done.stderr.strip()[-500:]}")
+    return [[_timed(word) for word in words] for words in json.loads(done.stdout)]
+
+
+def _timed(data: dict[str, Any]) -> Timed:
+    phones = tuple(_timed(phone) for phone in data["phones"])
+    return Timed(data["label"], data["start"], data["end"], phones)
+
+
+def _record_here(
+    texts: Sequence[tuple[str, Path]], voice: str, words_per_minute: int
+) -> list[list[Timed]]:
+    library: Any = ctypes.CDLL(LIBRARY)
+    sample_rate = library.espeak_Initialize(
+        _AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS
+    )
+    if sample_rate <= 0:
+        raise RuntimeError("espeak-ng could not be initialised")
+    samples = array("h")
+    events: list[Event] = []
+
+    def receive(wav: Any, count: int, event: Any) -> int:
         if wav and count > 0:
-            self.samples.extend(wav[:count])
-        i = 0
-        while events[i].type != _EVENT_END_OF_LIST:
-            event = events[i]
-            name = event.id.decode("utf-8", "replace") if event.type == _EVENT_PHONEME else ""
-            self.events.append((event.type, event.sample, event.length, name))
-            i += 1
+            samples.extend(wav[:count])
+        index = 0
+        while event[index].type != _EVENT_END_OF_LIST:
+            e = event[index]
+            name = e.id.decode("utf-8", "replace") if e.type == _EVENT_PHONEME else ""
+            events.append((e.type, e.text_position, e.sample, name))
+            index += 1
         return 0
 
-    def speak(
-        self, text: str, voice: str, words_per_minute: int
-    ) -> tuple[array[int], list[tuple[int, int, int, str]]]:
-        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise RuntimeError(f"espeak-ng has no voice {voice}")
-        self.lib.espeak_SetParameter(_PARAMETER_RATE, words_per_minute, 0)
-        self.samples, self.events = array("h"), []
+    callback = _CALLBACK(receive)  # kept while the library may call it
+    library.espeak_SetSynthCallback(callback)
+    timed = []
+    for text, path in texts:
+        if library.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ValueError(f"espeak-ng has no voice {voice!r}")
+        library.espeak_SetParameter(_PARAMETER_RATE, words_per_minute, 0)
+        del samples[:], events[:]
         data = text.encode("utf-8")
-        self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-        self.lib.espeak_Synchronize()
-        return self.samples, self.events
+        library.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+        library.espeak_Synchronize()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(sample_rate)
+            out.writeframes(samples.tobytes())
+        timed.append(_timed_words(text, events, sample_rate, len(samples)))
+    return timed
 
 
-@cache
-def _espeak() -> _Espeak:
-    return _Espeak()
+def _timed_words(text: str, events: Sequence[Event], sample_rate: int, total: int) -> list[Timed]:
+    """The words of ``text`` timed by espeak-ng's ``events`` (see the module docstring);
+    ``total`` is the number of samples. A unit's label runs to the next unit's first word."""
+    spans = word_spans(text)
 
+    def word_at(position: int) -> int:  # the word a character (0-based) starts or is in
+        return next((i for i, (_, end) in enumerate(spans) if position < end), len(spans))
 
-def synthesise(text: str, voice: str = "en-us", words_per_minute: int = 175) -> Speech:
-    """``text`` spoken by ``voice``, resampled to 16 kHz, with its words' true times."""
-    samples, events = _espeak().speak(text, voice, words_per_minute)
-    rate = _espeak().rate
-    words = _words(events, rate, len(samples) / rate)
-    expected = len(text.split())
-    if len(words) != expected:
-        raise RuntimeError(f"espeak-ng made {len(words)} words of {expected}: {text!r}")
-    labels = text.split()
-    words = [Timed(label, w.start, w.end, w.phones) for label, w in zip(labels, words, strict=True)]
-    return Speech(_resample(samples, rate), words)
-
-
-def _words(events: Sequence[tuple[int, int, int, str]], rate: int, duration: float) -> list[Timed]:
-    words: list[Timed] = []
+    units: list[tuple[int, float, float, tuple[Timed, ...]]] = []  # first word, start, end
+    word: tuple[int, float] | None = None  # the current word's index and word event time
     phonemes: list[tuple[float, str]] = []  # the current word's (start, name)
     after_pause = True
 
-    def close(end: float) -> None:
-        if phonemes:
-            start = phonemes[0][0] if after_pause else word_start
-            edges = [t for t, _ in phonemes[1:]]
-            phones = tuple(
-                Timed(name, s, e)
-                for (_, name), s, e in zip(phonemes, [start, *edges], [*edges, end], strict=True)
-                if e > s
-            )
-            words.append(Timed("", start, end, phones))
-        phonemes.clear()
+    def close(end: float) -> bool:
+        if word is None or not phonemes or word[0] >= len(spans):
+            return False
+        start = phonemes[0][0] if after_pause else word[1]
+        edges = [t for t, _ in phonemes[1:]]
+        phones = tuple(
+            Timed(name, s, e)
+            for (_, name), s, e in zip(phonemes, [start, *edges], [*edges, end], strict=True)
+            if e > s
+        )
+        units.append((word[0], start, end, phones))
+        return True
 
-    word_start = 0.0
-    for kind, sample, length, name in events:
-        time = sample / rate
-        if kind == _EVENT_WORD and length > 0:
-            if phonemes:
-                close(time)
+    for kind, position, sample, name in events:
+        time = sample / sample_rate
+        if kind == _EVENT_WORD:
+            index = word_at(position - 1)
+            if word is not None and word[0] == index:
+                continue  # a compound spoken as two words
+            if close(time):
                 after_pause = False
-            word_start = time
+            word, phonemes = (index, time), []
         elif kind == _EVENT_PHONEME and name.startswith("_"):
-            if phonemes:
-                close(time)
+            if close(time):
+                word, phonemes = None, []
             after_pause = True
-        elif kind == _EVENT_PHONEME and name:
+        elif kind == _EVENT_PHONEME and name and word is not None:
             phonemes.append((time, name))
-    close(duration)
-    return words
+    close(total / sample_rate)
+    if not units:
+        return []
+    cuts = [spans[index][0] for index, *_ in units[1:]] + [len(text)]
+    labels = [text[a:b].strip() for a, b in zip([0, *cuts[:-1]], cuts, strict=True)]
+    return [
+        Timed(label, start, end, phones)
+        for label, (_, start, end, phones) in zip(labels, units, strict=True)
+    ]
 
 
-def _resample(samples: array[int], rate: int) -> array[int]:
-    """espeak-ng's samples at RATE, by sox (a good low-pass filter; times are unchanged)."""
+def boundary_errors(
+    expected: Sequence[Timed], aligned: Sequence[tuple[float, float, str]]
+) -> list[float]:
+    """|expected - aligned| of every known word start and end (a unit's first start and last
+    end), in order; ``aligned`` are (start, end, word) in transcript order."""
+    errors = []
+    for timing, group in zip(expected, aligned_units(expected, aligned), strict=True):
+        errors += [abs(timing.start - group[0]), abs(timing.end - group[1])]
+    return errors
+
+
+def aligned_units(
+    expected: Sequence[Timed], aligned: Sequence[tuple[float, float, str]]
+) -> list[tuple[float, float]]:
+    """The aligned words grouped as ``expected`` units are: each group's (start, end);
+    raises ValueError when the word counts differ (a word was lost)."""
+    count = sum(len(timing.words) for timing in expected)
+    if count != len(aligned):
+        raise ValueError(f"{count} words expected, {len(aligned)} aligned")
+    groups = []
+    index = 0
+    for timing in expected:
+        group = aligned[index : index + len(timing.words)]
+        index += len(timing.words)
+        groups.append((group[0][0], group[-1][1]))
+    return groups
+
+
+def synthesise(text: str, voice: str = "en-us", words_per_minute: int = 175) -> Speech:
+    """``text`` spoken by ``voice``, resampled to 16 kHz, with its words' true times; every
+    word (as split by spaces) must be timed on its own."""
+    return spoken([text], voice, words_per_minute)[0]
+
+
+def spoken(texts: Sequence[str], voice: str, words_per_minute: int = 175) -> list[Speech]:
+    """Each text as ``synthesise`` makes it, spoken one after another by one synthesiser."""
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [Path(folder) / f"{number}.wav" for number in range(len(texts))]
+        timed = record_all(list(zip(texts, paths, strict=True)), voice, words_per_minute)
+        made = []
+        for text, path, words in zip(texts, paths, timed, strict=True):
+            if [word.label for word in words] != text.split():
+                raise RuntimeError(
+                    f"espeak-ng made {len(words)} words of {len(text.split())}: {text!r}"
+                )
+            made.append(Speech(_resample(path), words))
+        return made
+
+
+def _resample(path: Path) -> array[int]:
+    """The WAV file's samples at RATE, by sox (a good low-pass filter; times are unchanged;
+    ``-R``: the same dither every time)."""
     done = subprocess.run(
-        [
-            *["sox", "-t", "raw", "-r", str(rate), "-e", "signed", "-b", "16", "-c", "1", "-"],
-            *["-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16", "-c", "1", "-"],
-        ],
-        input=samples.tobytes(),
+        ["sox", "-R", str(path), "-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16", "-"],
         capture_output=True,
         check=True,
     )
@@ -212,8 +321,8 @@ def connected(
     """The sentences one after another (one voice), ``pause`` s apart, ``lead`` s of silence
     before the first and after the last."""
     speech = Speech(array("h", bytes(2 * round(lead * RATE))), [])
-    for number, sentence in enumerate(sentences):
-        speech.extend(synthesise(sentence, voice), pause if number else 0.0)
+    for number, sentence in enumerate(spoken(sentences, voice)):
+        speech.extend(sentence, pause if number else 0.0)
     speech.extend(Speech(array("h"), []), lead)
     return speech
 
@@ -253,12 +362,18 @@ def long_speech(seconds: float, seed: int = 0, voice: str = "en-us") -> Speech:
     again (one continuous recording, as a read-aloud book)."""
     rng = random.Random(seed)
     speech = Speech(array("h", bytes(2 * round(0.3 * RATE))), [])
-    cache: dict[str, Speech] = {}
+    made: dict[str, Speech] = {}
     while speech.seconds < seconds:
         order = list(SENTENCES)
         rng.shuffle(order)
+        made = made or dict(zip(order, spoken(order, voice), strict=True))
         for sentence in order:
-            if sentence not in cache:
-                cache[sentence] = synthesise(sentence, voice)
-            speech.extend(cache[sentence], rng.choice((0.2, 0.35, 0.5, 0.8)))
+            speech.extend(made[sentence], rng.choice((0.2, 0.35, 0.5, 0.8)))
     return speech
+
+
+if __name__ == "__main__":
+    asked = json.load(sys.stdin)
+    texts = [(text, Path(path)) for text, path in asked["texts"]]
+    timed = _record_here(texts, asked["voice"], asked["words_per_minute"])
+    print(json.dumps([[asdict(word) for word in words] for words in timed]))

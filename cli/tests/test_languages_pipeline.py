@@ -1,6 +1,6 @@
 """Danish, Norwegian and Swedish through ``autophon local``'s public API: connected speech
 synthesised by espeak-ng's voices, with word timings from its synthesis events
-(autophon_core.synthetic_speech), aligned by the built-in engine across languages."""
+(bench/speech.py), aligned by the built-in engine across languages."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from praatio import textgrid as praatio_textgrid
 from test_local_pipeline import follow
 
 from autophon_core.lexicon import normalise_words
-from autophon_core.synthetic_speech import WordTiming, boundary_errors, synthesize
+from bench.speech import Timed, boundary_errors, record
 
 # "The North Wind and the Sun" (the IPA's reading passage): its opening and its end.
 PASSAGES = {
@@ -53,7 +53,7 @@ class Recording:
     stem: str
     text: str
     audio: Path
-    timings: list[WordTiming]
+    timings: list[Timed]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,9 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> list[Recording]:
         for number, text in enumerate(texts, start=1):
             stem = f"{code}{number}"
             audio = folder / f"{stem}.wav"
-            made.append(Recording(code, stem, text, audio, synthesize(text, voice, audio)))
+            made.append(
+                Recording(code, stem, text, audio, record(text, voice, audio, words_per_minute=160))
+            )
     return made
 
 
