@@ -23,7 +23,9 @@ from .chart_support import (
     NAMESPACE,
     Manifest,
     Rendered,
+    Scenario,
     find,
+    load_values,
     objects,
     one,
     pod_specs,
@@ -252,12 +254,18 @@ def test_bundled_database(scenario: ScenarioGetter) -> None:
     assert len(base64.b64decode(secret["data"]["password"])) >= 24
     (container,) = statefulset["spec"]["template"]["spec"]["containers"]
     assert ":" in container["image"] and not container["image"].endswith(":latest")
-    job = one(rendered.manifests, "Job", "autophon-migrate")
-    # The database does not exist yet when pre-install hooks run.
-    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
+    # The database does not exist yet when pre-install hooks run, and a post-install hook would
+    # wait for `helm install --wait`, which waits for pods that are unready without the schema:
+    # on install the migration is an ordinary Job that waits for the database.
+    job = one(rendered.manifests, "Job", "autophon-migrate-install")
+    assert "helm.sh/hook" not in job["metadata"]["annotations"]
     (wait,) = job["spec"]["template"]["spec"]["initContainers"]
     assert "pg_isready" in " ".join(wait["command"])
     assert _env(wait)["PGHOST"]["value"] == "autophon-postgresql"
+    pod = job["spec"]["template"]["spec"]
+    config_volume = next(v for v in pod["volumes"] if v["name"] == "config")
+    assert config_volume["configMap"]["name"] == "autophon-config"
+    assert not find(rendered.manifests, "ConfigMap", "autophon-migrate")
 
 
 @pytest.mark.parametrize("name", ["external-db", "external-db-password"])
@@ -286,8 +294,14 @@ def test_external_database(scenario: ScenarioGetter, name: str) -> None:
         assert hook_secret["metadata"]["annotations"]["helm.sh/hook"] == annotations["helm.sh/hook"]
 
 
-def test_migration_hook_reads_a_hook_copy_of_the_config(rendered: Rendered) -> None:
+@pytest.mark.parametrize("name", ["default", "bundled-db", "external-db", "external-db-password"])
+def test_migration_hook_reads_a_hook_copy_of_the_config(chart: helm.Chart, name: str) -> None:
+    """Before an upgrade (and an install with an external database) the migration is a hook."""
+    values = load_values(CHART_DIR / "ci" / f"{name}-values.yaml") if name != "default" else {}
+    manifests = objects(render(chart, values, upgrade=True))
+    rendered = Rendered(Scenario(name, values), {}, manifests, chart.merge_values(values))
     job = one(rendered.manifests, "Job", "autophon-migrate")
+    assert "pre-upgrade" in job["metadata"]["annotations"]["helm.sh/hook"]
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     config_volume = next(v for v in pod["volumes"] if v["name"] == "config")
