@@ -24,7 +24,11 @@ def test_uninstall_then_install_again(
     assert before, "the earlier tests left no task"
 
     helm_config.uninstall(release, timeout=300)
-    selector = f"app.kubernetes.io/instance={RELEASE}"
+    # The release's own pods; alignment Jobs are the controller's, not the release's.
+    selector = (
+        f"app.kubernetes.io/instance={RELEASE},"
+        "app.kubernetes.io/component in (api,upload-worker,controller,database,migrate)"
+    )
     wait_for(
         "the release's pods to go",
         lambda: not kube.core.list_namespaced_pod(kube.namespace, label_selector=selector).items,
