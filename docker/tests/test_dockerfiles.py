@@ -555,3 +555,37 @@ def test_small_ffmpeg_has_what_the_conversion_uses() -> None:
     for decoder in ("pcm_*", "mp3*", "flac", "vorbis", "opus", "aac*", "alac", "wma*"):
         assert decoder in script, decoder
     assert not ignored("docker/ffmpeg/build-ffmpeg.sh")
+
+
+# --- the slimmed virtualenv -----------------------------------------------------------------
+
+_BLOCKED = ("aiohttp", "kubernetes.aio", "pip", "setuptools", "pkg_resources")
+_BLOCKER = """
+import sys
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if any(name == b or name.startswith(b + ".") for b in {blocked!r}):
+            raise ImportError(f"{{name}} is removed from the images' venv")
+sys.meta_path.insert(0, Blocked())
+"""
+
+
+@pytest.mark.parametrize("name", ["upload", "controller", "aligner"])
+def test_images_slim_their_venv(name: str) -> None:
+    runs = " ".join(i.args for i in dockerfile(name).stages[0].all("RUN"))
+    assert "slim-venv.sh /opt/autophon" in runs
+    assert not ignored("docker/slim-venv.sh")
+
+
+def test_no_process_needs_what_the_slimming_removes() -> None:
+    """Every AutoPhon process imports (the script's own check) without kubernetes.aio,
+    aiohttp, pip or setuptools, and the synchronous client still builds an API client."""
+    script = (DOCKER / "slim-venv.sh").read_text(encoding="utf-8")
+    (check,) = re.findall(r"python\" -c '(import autophon_cli[^']*)'", script)
+    code = _BLOCKER.format(blocked=_BLOCKED) + check + "\nkubernetes.client.ApiClient()\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    for removed in ("aiohttp", "multidict", "yarl", "frozenlist"):
+        assert removed in script
