@@ -218,9 +218,11 @@ def test_controller_account_is_the_one_bound(rendered: Rendered) -> None:
     controller = one(rendered.manifests, "Deployment", CONTROLLER)
     assert controller["spec"]["template"]["spec"]["serviceAccountName"] == CONTROLLER
     one(rendered.manifests, "ServiceAccount", CONTROLLER)
+    # The uninstall hook deletes the alignment Jobs: what only the controller may do.
+    as_controller = {f"Deployment/{CONTROLLER}", "Job/autophon-cleanup"}
     for where, pod in pod_specs(rendered.manifests):
-        if where != f"Deployment/{CONTROLLER}":
-            assert pod["serviceAccountName"] == APP_ACCOUNT, where
+        account = CONTROLLER if where in as_controller else APP_ACCOUNT
+        assert pod["serviceAccountName"] == account, where
 
 
 # --- database and migrations --------------------------------------------------------------
@@ -318,8 +320,10 @@ def test_migration_hook_reads_a_hook_copy_of_the_config(chart: helm.Chart, name:
 
 def test_migrations_can_be_disabled(chart: helm.Chart) -> None:
     manifests = objects(render(chart, {"migrations": {"enabled": False}}))
-    assert not find(manifests, "Job")
-    assert not [m for m in manifests if _is_hook(m) and m["kind"] != "Pod"]
+    # Only the uninstall hook's Job is left (see test_uninstall_deletes_the_alignment_jobs).
+    assert [m["metadata"]["name"] for m in find(manifests, "Job")] == ["autophon-cleanup"]
+    hooks = [m for m in manifests if _is_hook(m) and m["kind"] != "Pod"]
+    assert [m["metadata"]["annotations"]["helm.sh/hook"] for m in hooks] == ["pre-delete"]
 
 
 # --- autoscaling, budgets, monitoring -------------------------------------------------------

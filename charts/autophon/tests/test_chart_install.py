@@ -200,3 +200,29 @@ def test_hpa_and_pdb_follow_what_the_cluster_serves(
 
 def test_chart_declares_the_oldest_kubernetes(chart: helm.Chart) -> None:
     assert chart.metadata["kubeVersion"] == ">=1.20.0-0"
+
+
+# --- kept finished Jobs (finding 6) versus uninstall and install again (finding 4) ----------
+
+
+def test_uninstall_deletes_the_alignment_jobs(scenario: ScenarioGetter) -> None:
+    """Finished Jobs are kept for their logs; their pods mount the shared claim. A pre-delete
+    hook, running as the controller, deletes them and waits for their pods, so the claim does
+    not stay Terminating and the next install's pods are not left Pending."""
+    rendered = scenario("default")
+    job = one(rendered.manifests, "Job", "autophon-cleanup")
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-delete"
+    assert "hook-succeeded" in annotations["helm.sh/hook-delete-policy"]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "autophon-controller"
+    (container,) = pod["containers"]
+    assert container["image"].startswith("autophon/controller:")
+    assert "launcher.remove_all()" in container["command"][-1]
+    config = next(m for m in container["volumeMounts"] if m["name"] == "config")
+    assert container["command"][-1].count(f"{config['mountPath']}/autophon.yaml") == 1
+    # The controller's Role allows what remove_all does.
+    rules = one(rendered.manifests, "Role")["rules"]
+    jobs = next(r for r in rules if "jobs" in r["resources"])
+    pods = next(r for r in rules if "pods" in r["resources"])
+    assert {"list", "delete"} <= set(jobs["verbs"]) and "list" in pods["verbs"]

@@ -138,3 +138,20 @@ def test_the_controller_asks_the_server_version_once() -> None:
             assert "podFailurePolicy" not in job["spec"]
             assert "ttlSecondsAfterFinished" not in job["spec"]
         assert [path.rstrip("/") for _, path, _ in cluster.requests].count("/version") == 1
+
+
+def test_remove_all_deletes_every_job_and_waits_for_their_pods() -> None:
+    """What `helm uninstall` runs first: kept finished Jobs and running ones go, pods too."""
+    with FakeKubernetes() as cluster:
+        launcher = KubernetesLauncher(
+            KubernetesJobConfig(), cluster.api_client(), cluster.namespace
+        )
+        finished, running_task = "a" * 32, "b" * 32
+        for task_id in (finished, running_task):
+            launcher.launch(JobSpec(task_id, "pocketsphinx", 60))
+            cluster.start_pod(task_id)
+        cluster.succeed_job(finished)
+        assert launcher.remove_all(timeout_seconds=10, poll_seconds=0.05) == 2
+        assert cluster.jobs() == [] and cluster.all_pods() == []
+        assert {policy for _, _, policy in cluster.deletions} == {"Background"}
+        assert launcher.remove_all(timeout_seconds=1) == 0

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -267,6 +268,24 @@ class KubernetesLauncher:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+    def remove_all(self, timeout_seconds: float = 120.0, poll_seconds: float = 1.0) -> int:
+        """Delete every alignment Job of this installation, running or finished, and wait
+        until their pods are gone; returns how many Jobs there were. What ``helm uninstall``
+        runs first (the chart's pre-delete hook): finished Jobs are kept for their logs, and
+        their pods would otherwise hold the shared claim, which then stays Terminating and
+        breaks the next install. Raises TimeoutError when pods remain after the timeout."""
+        task_ids = list(self.list_jobs())
+        for task_id in task_ids:
+            self.delete(task_id)
+        deadline = time.monotonic() + timeout_seconds
+        while self._list_pods(self._jobs_selector):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"alignment pods in {self.namespace} still exist after {timeout_seconds:.0f} s"
+                )
+            time.sleep(poll_seconds)
+        return len(task_ids)
 
     def logs(self, task_id: str, lines: int) -> str:
         """The tail of the runner's output in the Job's newest pod that ran (what
