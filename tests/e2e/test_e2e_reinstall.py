@@ -10,7 +10,7 @@ import helm_python as helm
 import pytest
 
 from .conftest import api_client, install_release
-from .e2e_support import RELEASE, Kube, Timings, wait_for
+from .e2e_support import ALIGNER_SELECTOR, RELEASE, Kube, Timings, wait_for
 from .test_e2e_alignment import follow_events, upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -33,6 +33,20 @@ def test_uninstall_then_install_again(
         "the release's pods to go",
         lambda: not kube.core.list_namespaced_pod(kube.namespace, label_selector=selector).items,
         300,
+    )
+    # The pre-delete hook removed the alignment Jobs (kept ones too), so nothing holds the
+    # shared claim: it goes, instead of staying Terminating under the next install.
+    assert not kube.batch.list_namespaced_job(kube.namespace, label_selector=ALIGNER_SELECTOR).items
+    wait_for(
+        "the shared claim to go",
+        lambda: (
+            f"{RELEASE}-data"
+            not in {
+                c.metadata.name
+                for c in kube.core.list_namespaced_persistent_volume_claim(kube.namespace).items
+            }
+        ),
+        120,
     )
     # What outlives it: the database's claim, and the password its data was created with.
     kube.core.read_namespaced_persistent_volume_claim(
