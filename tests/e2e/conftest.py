@@ -88,6 +88,12 @@ def kube() -> Iterator[Kube]:
     if created and os.environ.get("AUTOPHON_E2E_KEEP") != "1":
         core.delete_namespace(namespace)
 
+        # Gone before the session ends, so its volumes are released for the next run.
+        def gone() -> bool:
+            return namespace not in {ns.metadata.name for ns in core.list_namespace().items}
+
+        wait_for(f"namespace {namespace} to go", gone, timeout=300)
+
 
 @pytest.fixture(scope="session")
 def jobs(kube: Kube) -> Iterator[JobRecorder]:

@@ -89,6 +89,8 @@ from urllib.parse import parse_qs, urlsplit
 import kubernetes.client
 
 from autophon_align.launchers.base import job_name
+from autophon_align.launchers.kubernetes import KubernetesLauncher
+from autophon_core.config import KubernetesJobConfig
 
 CONTAINER = "runner"
 # How long a watch without timeoutSeconds stays open (the API server's default is 30-60 min).
@@ -278,6 +280,18 @@ class FakeKubernetes:
     def api_client(self) -> kubernetes.client.ApiClient:
         """A client of the real ``kubernetes`` library talking to this fake."""
         return kubernetes.client.ApiClient(kubernetes.client.Configuration(host=self.url))
+
+    def launcher(self, config: KubernetesJobConfig) -> KubernetesLauncher:
+        """A Kubernetes launcher on this fake, with short watch and retry timings."""
+        return KubernetesLauncher(
+            config,
+            self.api_client(),
+            self.namespace,
+            watch_timeout_seconds=2,
+            request_timeout_seconds=5.0,
+            watch_backoff_seconds=0.05,
+            watch_backoff_max_seconds=0.2,
+        )
 
     # -- inspection ------------------------------------------------------------------------
 

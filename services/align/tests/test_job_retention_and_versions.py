@@ -45,14 +45,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 def launcher_for(settings: Settings, cluster: FakeKubernetes) -> KubernetesLauncher:
-    return KubernetesLauncher(
-        settings.controller.kubernetes,
-        cluster.api_client(),
-        cluster.namespace,
-        watch_timeout_seconds=2,
-        request_timeout_seconds=5.0,
-        watch_backoff_seconds=0.05,
-    )
+    return cluster.launcher(settings.controller.kubernetes)
 
 
 @pytest.fixture
