@@ -36,9 +36,10 @@ class Image:
 
 
 IMAGES = {
-    "upload": Image(frozenset({"ffmpeg"}), "api"),
+    # ffmpeg: a small build of their own (the ffmpeg stage), not Debian's package.
+    "upload": Image(frozenset(), "api"),
     "controller": Image(frozenset(), "controller"),
-    "aligner": Image(frozenset({"ffmpeg", "espeak-ng"}), None),
+    "aligner": Image(frozenset({"espeak-ng"}), None),
     "aligner-mfa": Image(frozenset({"ffmpeg", "espeak-ng"}), None),
     "aligner-fave": Image(frozenset({"ffmpeg", "espeak-ng", "sox"}), None),
 }
@@ -552,3 +553,66 @@ def test_compose_config_file_loads(tmp_path: Path) -> None:
     assert compose["services"]["migrate"]["command"][-1] == "migrate"
     assert app["user"] == f"{APP_UID}:{APP_UID}" and app["read_only"] is True
     assert str(settings.storage.root) in {v.split(":")[1] for v in app["volumes"]}
+
+
+# --- the small ffmpeg of the upload and aligner images -------------------------------------
+
+
+@pytest.mark.parametrize("name", ["upload", "aligner"])
+def test_ffmpeg_is_the_small_build_not_debians_package(name: str) -> None:
+    """Debian's ffmpeg package pulls in Mesa and LLVM (about 800 MB); the images build a
+    small one from Debian's source in a stage of their own and copy only the binary."""
+    df = dockerfile(name)
+    (stage,) = [s for s in df.stages if s.name == "ffmpeg"]
+    stage_runs = " ".join(i.args for i in stage.all("RUN"))
+    assert "apt-get source ffmpeg" in stage_runs and "build-ffmpeg.sh" in stage_runs
+    copies = [i.args for i in df.final.all("COPY") if "--from=ffmpeg" in i.args]
+    assert copies == ["--from=ffmpeg /opt/ffmpeg/bin/ffmpeg /usr/local/bin/ffmpeg"]
+    installs = " ".join(i.args for i in df.final.all("RUN"))
+    assert not re.search(r"apt-get install[^&;]*\bffmpeg\b", installs)
+
+
+def test_small_ffmpeg_has_what_the_conversion_uses() -> None:
+    """The build keeps every demuxer (probing, the whitelist and its messages stay those of
+    Debian's ffmpeg) and builds what convert_audio's command line names."""
+    script = (DOCKER / "ffmpeg" / "build-ffmpeg.sh").read_text(encoding="utf-8")
+    assert "--enable-demuxers" in script and "--disable-everything" in script
+    assert "--enable-protocol=file" in script
+    assert "--enable-encoder=pcm_s16le" in script and "--enable-muxer=wav" in script
+    for decoder in ("pcm_*", "mp3*", "flac", "vorbis", "opus", "aac*", "alac", "wma*"):
+        assert decoder in script, decoder
+    assert not ignored("docker/ffmpeg/build-ffmpeg.sh")
+
+
+# --- the slimmed virtualenv -----------------------------------------------------------------
+
+_BLOCKED = ("aiohttp", "kubernetes.aio", "pip", "setuptools", "pkg_resources")
+_BLOCKER = """
+import sys
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if any(name == b or name.startswith(b + ".") for b in {blocked!r}):
+            raise ImportError(f"{{name}} is removed from the images' venv")
+sys.meta_path.insert(0, Blocked())
+"""
+
+
+@pytest.mark.parametrize("name", ["upload", "controller", "aligner"])
+def test_images_slim_their_venv(name: str) -> None:
+    runs = " ".join(i.args for i in dockerfile(name).stages[0].all("RUN"))
+    assert "slim-venv.sh /opt/autophon" in runs
+    assert not ignored("docker/slim-venv.sh")
+
+
+def test_no_process_needs_what_the_slimming_removes() -> None:
+    """Every AutoPhon process imports (the script's own check) without kubernetes.aio,
+    aiohttp, pip or setuptools, and the synchronous client still builds an API client."""
+    script = (DOCKER / "slim-venv.sh").read_text(encoding="utf-8")
+    (check,) = re.findall(r"python\" -c '(import autophon_cli[^']*)'", script)
+    code = _BLOCKER.format(blocked=_BLOCKED) + check + "\nkubernetes.client.ApiClient()\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    for removed in ("aiohttp", "multidict", "yarl", "frozenlist"):
+        assert removed in script

@@ -9,16 +9,21 @@ Environment:
     AUTOPHON_E2E_TAG           image tag (default the chart's appVersion)
     AUTOPHON_E2E_NAMESPACE     namespace to install into (default a fresh autophon-e2e-xxxxxx)
     AUTOPHON_E2E_KEEP=1        leave the release and namespace behind for debugging
+    AUTOPHON_E2E_REPORT        also write the timings report (JSON) to this file
     AUTOPHON_SAMPLES           the sample recordings (default tests/fixtures/samples)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import helm_python as helm
 import httpx
@@ -34,11 +39,12 @@ from .e2e_support import (
     RELEASE,
     JobRecorder,
     Kube,
+    Timings,
     cluster_unavailable,
     deployments_ready,
     http_ok,
-    port_forward,
     release_values,
+    service_url,
     wait_for,
 )
 
@@ -82,6 +88,12 @@ def kube() -> Iterator[Kube]:
     if created and os.environ.get("AUTOPHON_E2E_KEEP") != "1":
         core.delete_namespace(namespace)
 
+        # Gone before the session ends, so its volumes are released for the next run.
+        def gone() -> bool:
+            return namespace not in {ns.metadata.name for ns in core.list_namespace().items}
+
+        wait_for(f"namespace {namespace} to go", gone, timeout=300)
+
 
 @pytest.fixture(scope="session")
 def jobs(kube: Kube) -> Iterator[JobRecorder]:
@@ -112,31 +124,76 @@ def jobs(kube: Kube) -> Iterator[JobRecorder]:
     thread.join(timeout=15)
 
 
+_TIMINGS = Timings()
+
+
 @pytest.fixture(scope="session")
-def release(kube: Kube, jobs: JobRecorder) -> Iterator[str]:
-    """The chart installed with the test images; its migration hook ran, its pods are ready."""
+def timings() -> Timings:
+    """The figures of this run; printed at the end (pytest_terminal_summary)."""
+    return _TIMINGS
+
+
+def install_release(kube: Kube, config: helm.Config, timings: Timings, name: str) -> None:
+    """Install the chart and wait until every Deployment is ready (which needs the schema:
+    the migration ran); records how long that took as ``name``."""
+    started = time.monotonic()
+    config.install(
+        str(CHART_DIR),
+        RELEASE,
+        release_values(),
+        namespace=kube.namespace,
+        timeout=600,
+        wait="hookOnly",
+    )
+    wait_for("the AutoPhon Deployments", lambda: deployments_ready(kube), timeout=600)
+    timings.record(name, time.monotonic() - started)
+
+
+@pytest.fixture(scope="session")
+def helm_config(kube: Kube) -> Iterator[helm.Config]:
     with helm.Config(namespace=kube.namespace) as config:
-        config.install(
-            str(CHART_DIR),
-            RELEASE,
-            release_values(),
-            namespace=kube.namespace,
-            timeout=600,
-            wait="hookOnly",
-        )
-        try:
-            wait_for("the AutoPhon Deployments", lambda: deployments_ready(kube), timeout=420)
-            yield RELEASE
-        finally:
-            if os.environ.get("AUTOPHON_E2E_KEEP") != "1":
-                config.uninstall(RELEASE, ignore_not_found=True, timeout=300)
+        yield config
 
 
 @pytest.fixture(scope="session")
-def api(kube: Kube, release: str) -> Iterator[httpx.Client]:
+def release(
+    kube: Kube, jobs: JobRecorder, helm_config: helm.Config, timings: Timings
+) -> Iterator[str]:
+    """The chart installed from scratch with the test images; migrated, its pods ready."""
+    install_release(kube, helm_config, timings, "install (helm install to every pod ready)")
+    try:
+        yield RELEASE
+    finally:
+        if os.environ.get("AUTOPHON_E2E_KEEP") != "1":
+            helm_config.uninstall(RELEASE, ignore_not_found=True, timeout=300)
+
+
+@contextmanager
+def api_client(kube: Kube) -> Iterator[httpx.Client]:
+    """A client of the API through its Service (see service_url), once /readyz answers."""
     with (
-        port_forward(kube.namespace, f"svc/{API_SERVICE}", 8000) as url,
+        service_url(kube, API_SERVICE, 8000) as url,
         httpx.Client(base_url=url, timeout=30) as client,
     ):
         wait_for("/readyz", lambda: http_ok(client, "/readyz"), timeout=120)
         yield client
+
+
+@pytest.fixture(scope="session")
+def api(kube: Kube, release: str) -> Iterator[httpx.Client]:
+    with api_client(kube) as client:
+        yield client
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _TIMINGS.figures and not _TIMINGS.notes:
+        return
+    terminalreporter.section("AutoPhon end-to-end timings")
+    for line in _TIMINGS.report():
+        terminalreporter.write_line(line)
+    report = os.environ.get("AUTOPHON_E2E_REPORT")
+    if report:
+        Path(report).write_text(
+            json.dumps({"seconds": _TIMINGS.figures, "notes": _TIMINGS.notes}, indent=2) + "\n",
+            encoding="utf-8",
+        )

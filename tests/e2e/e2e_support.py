@@ -200,3 +200,51 @@ def http_ok(client: httpx.Client, path: str) -> bool:
         return client.get(path).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+# --- through the Service ---------------------------------------------------------------------
+
+
+@contextmanager
+def service_url(kube: Kube, service: str, port: int) -> Iterator[str]:
+    """The Service's own address (its cluster IP, which kube-proxy routes from the node
+    itself, as on the project's single-node cluster); a port-forward where the cluster IP
+    cannot be reached from here (kind from the host)."""
+    cluster_ip = kube.core.read_namespaced_service(service, kube.namespace).spec.cluster_ip
+    url = f"http://{cluster_ip}:{port}"
+    try:
+        httpx.get(f"{url}/healthz", timeout=3)
+    except httpx.HTTPError:
+        with port_forward(kube.namespace, f"svc/{service}", port) as forwarded:
+            yield forwarded
+        return
+    yield url
+
+
+# --- what the server serves -------------------------------------------------------------------
+
+
+@cache
+def server_minor() -> int:
+    """The API server's minor version (1.<minor>)."""
+    info = kubernetes.client.VersionApi().get_code()
+    return int(re.sub(r"\D", "", str(info.minor)) or 0)
+
+
+# --- the timings report ------------------------------------------------------------------------
+
+
+@dataclass
+class Timings:
+    """Figures the run measured, printed at the end of the session (and kept as JSON)."""
+
+    figures: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def record(self, name: str, seconds: float) -> None:
+        self.figures[name] = round(seconds, 1)
+
+    def report(self) -> list[str]:
+        lines = [f"  {name:<45} {seconds:8.1f} s" for name, seconds in self.figures.items()]
+        lines += [f"  {name:<45} {text}" for name, text in self.notes.items()]
+        return lines

@@ -313,9 +313,42 @@ httpGet:
 {{- end }}
 
 {{/*
-How the migration Job runs: before install/upgrade against an external database; after install
-(before upgrade) with the bundled PostgreSQL, which does not exist yet when pre-install hooks run.
+How the migration Job runs (its helm.sh/hook; "" = an ordinary release object): before install
+and upgrade against an external database. The bundled PostgreSQL does not exist yet when
+pre-install hooks run, and a post-install hook would run only after `helm install --wait` saw
+every pod ready, which they never are without the schema: so on install the Job is an ordinary
+object that waits for the database and migrates while the pods wait (unready); before an
+upgrade it is a hook again.
 */}}
 {{- define "autophon.migrations.hook" -}}
-{{- if .Values.database.postgresql.enabled }}post-install,pre-upgrade{{ else }}pre-install,pre-upgrade{{ end }}
+{{- if not .Values.database.postgresql.enabled }}pre-install,pre-upgrade{{ else if .Release.IsUpgrade }}pre-upgrade{{ end }}
+{{- end }}
+
+{{/* Name of the migration Job: "<fullname>-migrate", "<fullname>-migrate-install" when it is no hook. */}}
+{{- define "autophon.migrations.jobName" -}}
+{{- include "autophon.componentName" (dict "ctx" . "suffix" (ternary "migrate" "migrate-install" (ne (include "autophon.migrations.hook" .) ""))) }}
+{{- end }}
+
+{{/*
+"true" when the cluster serves an API group version that GA'd in Kubernetes `since`. On a live
+cluster .Capabilities.APIVersions is what the API server serves; `helm template` assumes every
+version helm knows, so there the Kubernetes version (--kube-version) decides as well.
+Usage: include "autophon.serves" (dict "ctx" $ "api" "autoscaling/v2" "since" "1.23.0-0")
+*/}}
+{{- define "autophon.serves" -}}
+{{- if and (.ctx.Capabilities.APIVersions.Has .api) (semverCompare (printf ">=%s" .since) .ctx.Capabilities.KubeVersion.Version) }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" when a component gets a HorizontalPodAutoscaler: enabled and autoscaling/v2 served.
+Otherwise its Deployment sets replicas itself.
+Usage: include "autophon.hpa" (dict "ctx" $ "autoscaling" .Values.api.autoscaling)
+*/}}
+{{- define "autophon.hpa" -}}
+{{- if and .autoscaling.enabled (include "autophon.serves" (dict "ctx" .ctx "api" "autoscaling/v2" "since" "1.23.0-0")) }}true{{ end }}
+{{- end }}
+
+{{/* "true" when a component gets a PodDisruptionBudget: enabled and policy/v1 served. */}}
+{{- define "autophon.pdb" -}}
+{{- if and .budget.enabled (include "autophon.serves" (dict "ctx" .ctx "api" "policy/v1" "since" "1.21.0-0")) }}true{{ end }}
 {{- end }}

@@ -61,14 +61,23 @@ def render(
     kube_version: str | None = None,
     name: str = RELEASE,
     namespace: str = NAMESPACE,
+    upgrade: bool = False,
 ) -> dict[str, str]:
-    """Render like ``helm template --api-versions ... --kube-version ...``.
+    """Render like ``helm template --api-versions ... --kube-version ...`` (``upgrade``: as
+    ``helm upgrade`` would, e.g. hooks that only run before upgrades).
 
     ``Chart.render`` of helm-python-sdk 0.2.2 does not expose the capabilities options, but
     the C ABI's ``helm_render`` accepts them (its options JSON has ``api_versions`` and
     ``kube_version``; unknown keys are refused, so a rename would fail loudly here).
     """
-    options: dict[str, Any] = {"name": name, "namespace": namespace, "is_install": True}
+    options: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "is_install": not upgrade,
+        "is_upgrade": upgrade,
+        # An upgrade is never the first revision (Release.Revision).
+        "revision": 2 if upgrade else 1,
+    }
     if api_versions:
         options["api_versions"] = list(api_versions)
     if kube_version:

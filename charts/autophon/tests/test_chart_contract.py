@@ -23,7 +23,9 @@ from .chart_support import (
     NAMESPACE,
     Manifest,
     Rendered,
+    Scenario,
     find,
+    load_values,
     objects,
     one,
     pod_specs,
@@ -218,9 +220,11 @@ def test_controller_account_is_the_one_bound(rendered: Rendered) -> None:
     controller = one(rendered.manifests, "Deployment", CONTROLLER)
     assert controller["spec"]["template"]["spec"]["serviceAccountName"] == CONTROLLER
     one(rendered.manifests, "ServiceAccount", CONTROLLER)
+    # The uninstall hook deletes the alignment Jobs: what only the controller may do.
+    as_controller = {f"Deployment/{CONTROLLER}", "Job/autophon-cleanup"}
     for where, pod in pod_specs(rendered.manifests):
-        if where != f"Deployment/{CONTROLLER}":
-            assert pod["serviceAccountName"] == APP_ACCOUNT, where
+        account = CONTROLLER if where in as_controller else APP_ACCOUNT
+        assert pod["serviceAccountName"] == account, where
 
 
 # --- database and migrations --------------------------------------------------------------
@@ -254,12 +258,18 @@ def test_bundled_database(scenario: ScenarioGetter) -> None:
     assert len(base64.b64decode(secret["data"]["password"])) >= 24
     (container,) = statefulset["spec"]["template"]["spec"]["containers"]
     assert ":" in container["image"] and not container["image"].endswith(":latest")
-    job = one(rendered.manifests, "Job", "autophon-migrate")
-    # The database does not exist yet when pre-install hooks run.
-    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
+    # The database does not exist yet when pre-install hooks run, and a post-install hook would
+    # wait for `helm install --wait`, which waits for pods that are unready without the schema:
+    # on install the migration is an ordinary Job that waits for the database.
+    job = one(rendered.manifests, "Job", "autophon-migrate-install")
+    assert "helm.sh/hook" not in job["metadata"]["annotations"]
     (wait,) = job["spec"]["template"]["spec"]["initContainers"]
     assert "pg_isready" in " ".join(wait["command"])
     assert _env(wait)["PGHOST"]["value"] == "autophon-postgresql"
+    pod = job["spec"]["template"]["spec"]
+    config_volume = next(v for v in pod["volumes"] if v["name"] == "config")
+    assert config_volume["configMap"]["name"] == "autophon-config"
+    assert not find(rendered.manifests, "ConfigMap", "autophon-migrate")
 
 
 @pytest.mark.parametrize("name", ["external-db", "external-db-password"])
@@ -288,8 +298,14 @@ def test_external_database(scenario: ScenarioGetter, name: str) -> None:
         assert hook_secret["metadata"]["annotations"]["helm.sh/hook"] == annotations["helm.sh/hook"]
 
 
-def test_migration_hook_reads_a_hook_copy_of_the_config(rendered: Rendered) -> None:
+@pytest.mark.parametrize("name", ["default", "bundled-db", "external-db", "external-db-password"])
+def test_migration_hook_reads_a_hook_copy_of_the_config(chart: helm.Chart, name: str) -> None:
+    """Before an upgrade (and an install with an external database) the migration is a hook."""
+    values = load_values(CHART_DIR / "ci" / f"{name}-values.yaml") if name != "default" else {}
+    manifests = objects(render(chart, values, upgrade=True))
+    rendered = Rendered(Scenario(name, values), {}, manifests, chart.merge_values(values))
     job = one(rendered.manifests, "Job", "autophon-migrate")
+    assert "pre-upgrade" in job["metadata"]["annotations"]["helm.sh/hook"]
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     config_volume = next(v for v in pod["volumes"] if v["name"] == "config")
@@ -306,8 +322,10 @@ def test_migration_hook_reads_a_hook_copy_of_the_config(rendered: Rendered) -> N
 
 def test_migrations_can_be_disabled(chart: helm.Chart) -> None:
     manifests = objects(render(chart, {"migrations": {"enabled": False}}))
-    assert not find(manifests, "Job")
-    assert not [m for m in manifests if _is_hook(m) and m["kind"] != "Pod"]
+    # Only the uninstall hook's Job is left (see test_uninstall_deletes_the_alignment_jobs).
+    assert [m["metadata"]["name"] for m in find(manifests, "Job")] == ["autophon-cleanup"]
+    hooks = [m for m in manifests if _is_hook(m) and m["kind"] != "Pod"]
+    assert [m["metadata"]["annotations"]["helm.sh/hook"] for m in hooks] == ["pre-delete"]
 
 
 # --- autoscaling, budgets, monitoring -------------------------------------------------------

@@ -15,6 +15,8 @@ _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
     "asctime",
     "taskName",
+    # uvicorn's copy of the message with ANSI colour escapes, for its own console formatter.
+    "color_message",
 }
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -64,8 +68,49 @@ def register_task_counts(counts: Callable[[], dict[str, int]]) -> None:
     REGISTRY.register(_collector)
 
 
-def serve_metrics(port: int | None, host: str = "0.0.0.0") -> None:
-    """Expose /metrics on ``port`` for a worker process (the API serves its own)."""
+# Why the process cannot serve yet, or None when it can (autophon_core.migrate.readiness_problem).
+ReadinessCheck = Callable[[], str | None]
+READINESS_PATH = "/readyz"
+
+
+def probe_app(ready: ReadinessCheck | None) -> Callable[..., Iterable[bytes]]:
+    """WSGI app of a worker's port: ``/readyz`` (200 when ``ready()`` finds no problem, else
+    503 with the reason) and the Prometheus metrics on every other path."""
+    metrics_app = make_wsgi_app(REGISTRY)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != READINESS_PATH or ready is None:
+            result: Iterable[bytes] = metrics_app(environ, start_response)
+            return result
+        try:
+            problem = ready()
+        except Exception as exc:  # a probe answers, whatever went wrong
+            problem = f"The readiness check failed: {exc!r}"
+        status = "503 Service Unavailable" if problem else "200 OK"
+        body = (problem or "ready").encode() + b"\n"
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+        return [body]
+
+    return app
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log: probes every few seconds would drown the task lines."""
+
+
+def serve_metrics(
+    port: int | None, host: str = "0.0.0.0", ready: ReadinessCheck | None = None
+) -> None:
+    """Expose /metrics (and /readyz when ``ready`` is given) on ``port`` for a worker
+    process, in a daemon thread (the API serves its own)."""
     if port:
-        start_http_server(port, addr=host)
-        log.info("metrics served", extra={"port": port})
+        server = make_server(
+            host, port, probe_app(ready), _ThreadingWSGIServer, handler_class=_QuietHandler
+        )
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+        log.info("metrics served", extra={"port": port, "readiness": ready is not None})

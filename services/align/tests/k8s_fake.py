@@ -11,6 +11,7 @@ It serves exactly what the Kubernetes launcher uses, over HTTP on ``127.0.0.1``:
   and Foreground delete the Job's pods, Orphan (the batch/v1 default) keeps them
 - ``GET    /api/v1/namespaces/{ns}/pods``                 list; ``labelSelector``
 - ``GET    /api/v1/namespaces/{ns}/pods/{name}/log``      text; ``tailLines``
+- ``GET    /version``                                      ``version`` (major, minor)
 
 Errors carry a ``Status`` body like the real API server's. Label selectors support
 ``k=v``, ``k==v``, ``k!=v``, ``k`` and ``!k``. There is no Job controller: the test moves
@@ -88,6 +89,8 @@ from urllib.parse import parse_qs, urlsplit
 import kubernetes.client
 
 from autophon_align.launchers.base import job_name
+from autophon_align.launchers.kubernetes import KubernetesLauncher
+from autophon_core.config import KubernetesJobConfig
 
 CONTAINER = "runner"
 # How long a watch without timeoutSeconds stays open (the API server's default is 30-60 min).
@@ -209,8 +212,16 @@ class _InjectedError:
 class FakeKubernetes:
     """The fake API server; start with ``start()`` or use as a context manager."""
 
-    def __init__(self, namespace: str = "autophon") -> None:
+    def __init__(
+        self,
+        namespace: str = "autophon",
+        *,
+        version: tuple[str, str] = ("1", "30"),
+        clock: datetime | None = None,
+    ) -> None:
         self.namespace = namespace
+        # (major, minor) answered at /version.
+        self.version = version
         self._cond = threading.Condition(threading.RLock())
         self._jobs: dict[tuple[str, str], Obj] = {}
         self._pods: dict[tuple[str, str], Obj] = {}
@@ -220,7 +231,8 @@ class FakeKubernetes:
         self._history: list[_Event] = []
         self._watchers: list[_Watcher] = []
         self._errors: list[_InjectedError] = []
-        self._clock = datetime(2025, 1, 1, tzinfo=UTC)
+        # Starts long ago by default; ``clock`` (e.g. now) for tests about Jobs' age.
+        self._clock = clock or datetime(2025, 1, 1, tzinfo=UTC)
         self._pod_counter = 0
         self.created_jobs: list[str] = []
         self.create_attempts = 0
@@ -268,6 +280,18 @@ class FakeKubernetes:
     def api_client(self) -> kubernetes.client.ApiClient:
         """A client of the real ``kubernetes`` library talking to this fake."""
         return kubernetes.client.ApiClient(kubernetes.client.Configuration(host=self.url))
+
+    def launcher(self, config: KubernetesJobConfig) -> KubernetesLauncher:
+        """A Kubernetes launcher on this fake, with short watch and retry timings."""
+        return KubernetesLauncher(
+            config,
+            self.api_client(),
+            self.namespace,
+            watch_timeout_seconds=2,
+            request_timeout_seconds=5.0,
+            watch_backoff_seconds=0.05,
+            watch_backoff_max_seconds=0.2,
+        )
 
     # -- inspection ------------------------------------------------------------------------
 
@@ -882,6 +906,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, parts: list[str], query: dict[str, str], body: Obj) -> None:
         fake = self.fake
+        if parts == ["version"] and method == "GET":
+            major, minor = fake.version
+            info = {"major": major, "minor": minor, "gitVersion": f"v{major}.{minor}.0"}
+            info.update(dict.fromkeys(("gitCommit", "gitTreeState", "buildDate"), ""))
+            info.update(goVersion="go", compiler="gc", platform="linux/amd64")
+            self._send_json(200, info)
+            return
         # /apis/batch/v1/namespaces/{ns}/jobs[/{name}]
         if (
             parts[:3] == ["apis", "batch", "v1"]

@@ -51,15 +51,7 @@ def cluster() -> Iterator[FakeKubernetes]:
 
 
 def kubernetes_launcher(settings: Settings, cluster: FakeKubernetes) -> KubernetesLauncher:
-    return KubernetesLauncher(
-        settings.controller.kubernetes,
-        cluster.api_client(),
-        cluster.namespace,
-        watch_timeout_seconds=2,
-        request_timeout_seconds=5.0,
-        watch_backoff_seconds=0.05,
-        watch_backoff_max_seconds=0.2,
-    )
+    return cluster.launcher(settings.controller.kubernetes)
 
 
 @pytest.fixture

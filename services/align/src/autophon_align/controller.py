@@ -37,6 +37,7 @@ from autophon_core.metrics import (
     TASKS_CLAIMED,
     serve_metrics,
 )
+from autophon_core.migrate import readiness_problem
 from autophon_core.models import Stage
 from autophon_core.queue import ClaimedTask
 from autophon_core.runtime import Runtime
@@ -269,5 +270,8 @@ def run_controller(
 ) -> None:
     """``autophon controller``: the configured launcher, /metrics, and one controller."""
     launcher = make_launcher(runtime.settings, config_path)
-    serve_metrics(runtime.settings.controller.metrics_port)
+    serve_metrics(
+        runtime.settings.controller.metrics_port,
+        ready=lambda: readiness_problem(runtime.engine),
+    )
     Controller(runtime, launcher).run(stop)

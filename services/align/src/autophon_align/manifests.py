@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from autophon_align.launchers.base import JobSpec, job_name
@@ -46,6 +47,24 @@ RUNNER_ENV: dict[str, str] = {
     "TMPDIR": "/tmp",
 }
 
+
+@dataclass(frozen=True)
+class JobFeatures:
+    """Job fields the API server serves. Older servers drop fields they do not know without
+    a word, so they are left out rather than relied on (the controller does without them)."""
+
+    # ttlSecondsAfterFinished: 1.21 (beta, on by default; GA 1.23).
+    ttl_after_finished: bool = True
+    # podFailurePolicy: 1.26 (beta, on by default; GA 1.31).
+    pod_failure_policy: bool = True
+
+    @classmethod
+    def of_server(cls, major: str, minor: str) -> JobFeatures:
+        """From the API server's /version (``minor`` may carry a suffix, e.g. "20+")."""
+        version = (int(re.sub(r"\D", "", major) or 0), int(re.sub(r"\D", "", minor) or 0))
+        return cls(ttl_after_finished=version >= (1, 21), pod_failure_policy=version >= (1, 26))
+
+
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
@@ -65,8 +84,10 @@ def build_job(
     config: KubernetesJobConfig,
     namespace: str,
     owner: dict[str, Any] | None = None,
+    features: JobFeatures = JobFeatures(),
 ) -> dict[str, Any]:
-    """The batch/v1 Job that runs ``autophon run-task <task id>`` for ``spec``.
+    """The batch/v1 Job that runs ``autophon run-task <task id>`` for ``spec``; fields the
+    server does not serve (``features``) are left out.
 
     Why each setting is there:
 
@@ -96,7 +117,8 @@ def build_job(
       against ``backoffLimit`` and Kubernetes starts a replacement pod, since the alignment
       itself did not fail. A pod failure policy requires ``restartPolicy: Never``.
     - **ttlSecondsAfterFinished**: finished Jobs (and their pods) are garbage-collected;
-      the controller records the outcome long before.
+      the controller records the outcome long before, keeps the Job that long for
+      ``kubectl logs`` and deletes it itself where the field is not served.
     - **restartPolicy: Never**: a failed runner is replaced by a new pod (subject to the
       policy above), never restarted in place, so each failure is visible and countable.
     - **Pod security** (restricted Pod Security Standard): non-root uid/gid 10001, the
@@ -215,30 +237,28 @@ def build_job(
     if annotations:
         template_metadata["annotations"] = dict(annotations)
 
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": metadata,
-        "spec": {
-            "backoffLimit": config.backoff_limit,
-            "activeDeadlineSeconds": spec.timeout_seconds,
-            "ttlSecondsAfterFinished": config.ttl_seconds_after_finished,
-            "podFailurePolicy": {
-                "rules": [
-                    {
-                        "action": "FailJob",
-                        "onExitCodes": {
-                            "containerName": CONTAINER_NAME,
-                            "operator": "In",
-                            "values": [int(ExitCode.BAD_INPUT)],
-                        },
-                    },
-                    {
-                        "action": "Ignore",
-                        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
-                    },
-                ]
-            },
-            "template": {"metadata": template_metadata, "spec": pod_spec},
-        },
+    job_spec: dict[str, Any] = {
+        "backoffLimit": config.backoff_limit,
+        "activeDeadlineSeconds": spec.timeout_seconds,
     }
+    if features.ttl_after_finished:
+        job_spec["ttlSecondsAfterFinished"] = config.ttl_seconds_after_finished
+    if features.pod_failure_policy:
+        job_spec["podFailurePolicy"] = {
+            "rules": [
+                {
+                    "action": "FailJob",
+                    "onExitCodes": {
+                        "containerName": CONTAINER_NAME,
+                        "operator": "In",
+                        "values": [int(ExitCode.BAD_INPUT)],
+                    },
+                },
+                {
+                    "action": "Ignore",
+                    "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+                },
+            ]
+        }
+    job_spec["template"] = {"metadata": template_metadata, "spec": pod_spec}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job_spec}

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from autophon_align.launchers import OrphanableJobs
@@ -156,9 +157,10 @@ class Reconciler:
             return
         job = self.launcher.status(task_id)
         if TaskStatus(task.status).final:
-            # Finished or cancelled: the task needs no Job.
+            # Finished or cancelled: the task needs no Job, except a finished one for a while,
+            # for `kubectl logs` (a periodic resync comes back to it).
             self.held.let_go(task_id)
-            if job is not None:
+            if job is not None and not self._keep(job):
                 log.info(
                     "deleting the Job of a finished or cancelled task",
                     extra={"task_id": task_id, "status": task.status},
@@ -249,7 +251,7 @@ class Reconciler:
         if job.phase is JobPhase.FAILED and completed_result(paths) is not None:
             # Killed after writing its result (while deleting the recordings, or exiting):
             # it finished, and a retry could only fail on the recordings already deleted.
-            job = JobStatus(task.id, JobPhase.SUCCEEDED, exit_code=0)
+            job = JobStatus(task.id, JobPhase.SUCCEEDED, exit_code=0, finished_at=job.finished_at)
         outcome = judge(job, result, problem)
         max_attempts = self.settings.queue.max_attempts
         if outcome.verdict is Verdict.RETRY and task.attempts >= max_attempts:
@@ -269,13 +271,23 @@ class Reconciler:
             return
         self._finish(task.id, outcome, job)
 
-    def _finish(self, task_id: str, outcome: Outcome, job: JobStatus) -> None:
-        """Complete or fail the task, then delete its Job.
+    def _keep(self, job: JobStatus) -> bool:
+        """Whether a Job of a final task stays for now: a finished one, for
+        ``controller.kubernetes.ttl_seconds_after_finished`` after it finished, so that
+        ``kubectl logs`` of a failed alignment works. The controller deletes it afterwards
+        itself, also where the cluster does not serve ttlSecondsAfterFinished (before 1.21)
+        or the Job lacks it. A Job whose end time is unknown (local Jobs) goes at once."""
+        ttl = self.settings.controller.kubernetes.ttl_seconds_after_finished
+        if not job.finished or job.finished_at is None or ttl <= 0:
+            return False
+        return (datetime.now(UTC) - job.finished_at).total_seconds() < ttl
 
-        Deleted explicitly on every launcher (Kubernetes' ttlSecondsAfterFinished is only a
-        backstop): a final task needs no Job, so resync converges to the same state, a retry
-        needs the name free, and the log lines that matter are stored with a failed task
-        first (``kubectl logs`` shows the same lines until the Job goes)."""
+    def _finish(self, task_id: str, outcome: Outcome, job: JobStatus) -> None:
+        """Complete or fail the task, then delete its Job, or keep it a while (:meth:`_keep`).
+
+        Deleted explicitly on every launcher: a final task needs no Job, so resync converges
+        to the same state, and the log lines that matter are stored with a failed task first
+        (``kubectl logs`` shows the same lines until the Job goes)."""
         if outcome.verdict is Verdict.COMPLETE:
             done = self.queue.complete(task_id, self.worker_id, outcome.figures)
         else:
@@ -296,4 +308,7 @@ class Reconciler:
                 "error": outcome.error,
             },
         )
-        self.launcher.delete(task_id)
+        if self._keep(job):
+            log.info("finished Job kept for its logs", extra={"task_id": task_id})
+        else:
+            self.launcher.delete(task_id)

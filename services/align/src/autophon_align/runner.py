@@ -12,7 +12,9 @@ running again cannot help, ExitCode.INTERNAL otherwise. It needs no database.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import shutil
 import signal
 import threading
@@ -52,6 +54,7 @@ from autophon_align.engines.pronunciations import (
     missing_words_text,
 )
 from autophon_align.language_check import LanguageCheck, check_language
+from autophon_align.outcomes import completed_result
 from autophon_align.progress import ProgressReport
 from autophon_align.textgrids import TextGridError, read_utterances, write_alignment
 from autophon_align.views import write_view
@@ -62,6 +65,10 @@ from autophon_core.storage import Storage, TaskPaths, atomic_path, atomic_write_
 from autophon_core.taskfiles import ExitCode, Manifest, ManifestFile, ResultFile, RunResult
 
 LOG = logging.getLogger("autophon.runner")
+# In the task folder, locked by the runner that works on the task (see exclusive_task).
+RUNNER_LOCK_NAME = "runner.lock"
+LOCK_POLL_SECONDS = 0.5
+LOCK_LOG_INTERVAL_SECONDS = 30.0
 # An aligned word may overhang its utterance by this much (s) before it counts as outside.
 TOLERANCE = 0.02
 IPA_SUFFIX = "_IPA.TextGrid"
@@ -103,12 +110,55 @@ def run_task(task_id: str, settings: Settings) -> int:
     if not paths.root.is_dir():
         LOG.error("task folder not found", extra={**extra, "path": str(paths.root)})
         return int(ExitCode.INTERNAL)
-    with _sigterm_as_exit():
+    with _sigterm_as_exit(), exclusive_task(paths):
+        if completed_result(paths) is not None:
+            # A runner of this task finished while this one waited for it (see exclusive_task):
+            # its result stands, and its recordings may be gone already.
+            LOG.info("already completed by an earlier runner; nothing to do", extra=extra)
+            return int(ExitCode.OK)
         result = TaskRun(paths, settings).run()
-    if result.status == "completed" and settings.storage.delete_audio_after_alignment:
-        Storage(settings.storage.root).remove_audio(task_id)
-        LOG.info("recordings deleted", extra=extra)
+        if result.status == "completed" and settings.storage.delete_audio_after_alignment:
+            Storage(settings.storage.root).remove_audio(task_id)
+            LOG.info("recordings deleted", extra=extra)
     return int(result.exit_code)
+
+
+@contextmanager
+def exclusive_task(paths: TaskPaths, poll_seconds: float = LOCK_POLL_SECONDS) -> Iterator[None]:
+    """Hold an exclusive lock (flock) on the task folder's ``runner.lock`` while running.
+
+    Two runners of one task must never work at once: Kubernetes starts a Job's replacement
+    pod while the old one may still be terminating, and the new runner would wipe ``work/``
+    under the old one. So a second runner **waits** (logging every 30 s) until the first is
+    gone: the kernel releases the lock when its process ends, however it ends, and the Job's
+    activeDeadlineSeconds bounds the wait. Waiting rather than refusing lets the replacement
+    pod go on with the task instead of failing the Job; a result the first one completed
+    meanwhile is kept (see :func:`run_task`)."""
+    descriptor = os.open(
+        paths.root / RUNNER_LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o660
+    )
+    try:
+        waiting_since: float | None = None
+        next_log = 0.0
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                now = time.monotonic()
+                waiting_since = now if waiting_since is None else waiting_since
+                if now >= next_log:
+                    LOG.warning(
+                        "another runner of this task is still running; waiting for it",
+                        extra={"task_id": paths.task_id, "waited_s": round(now - waiting_since)},
+                    )
+                    next_log = now + LOCK_LOG_INTERVAL_SECONDS
+                time.sleep(poll_seconds)
+        if waiting_since is not None:
+            LOG.info("the other runner is gone; going on", extra={"task_id": paths.task_id})
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 class TaskRun:

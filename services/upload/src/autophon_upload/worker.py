@@ -7,6 +7,7 @@ import logging
 import threading
 
 from autophon_core.metrics import serve_metrics
+from autophon_core.migrate import readiness_problem
 from autophon_core.models import Stage
 from autophon_core.queue import ClaimedTask, FileFigures, TaskFigures
 from autophon_core.runtime import Runtime
@@ -90,5 +91,8 @@ def make_upload_worker(runtime: Runtime) -> QueueWorker:
 
 
 def run_upload_worker(runtime: Runtime, stop: threading.Event) -> None:
-    serve_metrics(runtime.settings.upload_worker.metrics_port)
+    serve_metrics(
+        runtime.settings.upload_worker.metrics_port,
+        ready=lambda: readiness_problem(runtime.engine),
+    )
     make_upload_worker(runtime).run(stop)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -46,6 +47,9 @@ class JobStatus:
     # True when running the Job again may succeed (evicted or lost pod, node failure, killed).
     retryable: bool = False
     message: str = ""
+    # When the Job finished, as its cluster recorded it; None when unknown (local Jobs). Not
+    # part of a status's identity: a status compares equal whenever the outcome is the same.
+    finished_at: datetime | None = field(default=None, compare=False)
 
     @property
     def finished(self) -> bool:

@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from autophon_align.manifests import (
     JOB_SELECTOR,
     LABEL_TASK_ID,
     SELECTOR_LABELS,
+    JobFeatures,
     build_job,
     task_selector,
 )
@@ -143,6 +145,7 @@ class KubernetesLauncher:
         self._request_timeout = request_timeout_seconds
         self._backoff = watch_backoff_seconds
         self._backoff_max = watch_backoff_max_seconds
+        self._features: JobFeatures | None = None
 
     @classmethod
     def from_config(
@@ -176,7 +179,9 @@ class KubernetesLauncher:
         Raises :class:`ForeignJobError` when a Job of that name exists without our labels,
         :class:`JobTerminatingError` when it is being deleted (try again later),
         ``ValueError`` when no valid manifest can be built (e.g. no image for the engine)."""
-        manifest = build_job(spec, self.config, self.namespace, owner=self._owner)
+        manifest = build_job(
+            spec, self.config, self.namespace, owner=self._owner, features=self.job_features()
+        )
         body = kubernetes.client.V1Job.from_dict(manifest)
         if body is None:  # from_dict only returns None for None
             raise KubernetesLauncherError("the Job manifest is empty")
@@ -201,6 +206,26 @@ class KubernetesLauncher:
         raise KubernetesLauncherError(
             f"Job {self.namespace}/{name} kept appearing and disappearing; launch again"
         )
+
+    def job_features(self) -> JobFeatures:
+        """The Job fields the API server serves, from its version, asked once (and again
+        after a failed attempt, meanwhile assuming a current server)."""
+        if self._features is None:
+            try:
+                info: Any = kubernetes.client.VersionApi(self._api_client).get_code(
+                    _request_timeout=self._request_timeout
+                )
+                self._features = JobFeatures.of_server(str(info.major), str(info.minor))
+                logger.info(
+                    "Kubernetes %s.%s: Job fields served: %s",
+                    info.major,
+                    info.minor,
+                    self._features,
+                )
+            except Exception as exc:
+                logger.warning("cannot read the API server's version: %r", exc)
+                return JobFeatures()
+        return self._features
 
     def status(self, task_id: str) -> JobStatus | None:
         job = self._read_job(job_name(task_id))
@@ -243,6 +268,24 @@ class KubernetesLauncher:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+    def remove_all(self, timeout_seconds: float = 120.0, poll_seconds: float = 1.0) -> int:
+        """Delete every alignment Job of this installation, running or finished, and wait
+        until their pods are gone; returns how many Jobs there were. What ``helm uninstall``
+        runs first (the chart's pre-delete hook): finished Jobs are kept for their logs, and
+        their pods would otherwise hold the shared claim, which then stays Terminating and
+        breaks the next install. Raises TimeoutError when pods remain after the timeout."""
+        task_ids = list(self.list_jobs())
+        for task_id in task_ids:
+            self.delete(task_id)
+        deadline = time.monotonic() + timeout_seconds
+        while self._list_pods(self._jobs_selector):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"alignment pods in {self.namespace} still exist after {timeout_seconds:.0f} s"
+                )
+            time.sleep(poll_seconds)
+        return len(task_ids)
 
     def logs(self, task_id: str, lines: int) -> str:
         """The tail of the runner's output in the Job's newest pod that ran (what
@@ -475,10 +518,18 @@ def job_status(task_id: str, job: Any, pods: Iterable[Any]) -> JobStatus:
         or "SuccessCriteriaMet" in conditions
         or (status is not None and (status.succeeded or 0) >= 1)
     ):
-        return JobStatus(task_id, JobPhase.SUCCEEDED, exit_code=int(ExitCode.OK))
+        done = conditions.get("Complete") or conditions.get("SuccessCriteriaMet")
+        finished_at = (status.completion_time if status is not None else None) or (
+            done.last_transition_time if done is not None else None
+        )
+        return JobStatus(
+            task_id, JobPhase.SUCCEEDED, exit_code=int(ExitCode.OK), finished_at=finished_at
+        )
     failed = conditions.get("Failed") or conditions.get("FailureTarget")
     if failed is not None:
-        return _failure(task_id, job, failed, list(pods))
+        return replace(
+            _failure(task_id, job, failed, list(pods)), finished_at=failed.last_transition_time
+        )
     if status is not None and (
         (status.ready or 0) >= 1 or (status.ready is None and (status.active or 0) >= 1)
     ):

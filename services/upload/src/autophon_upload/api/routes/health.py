@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from sqlalchemy.exc import SQLAlchemyError
 
-from autophon_core.db import ping
+from autophon_core.migrate import readiness_problem
 from autophon_upload.api.deps import RuntimeDep
 from autophon_upload.schemas import Message
 
@@ -23,15 +22,12 @@ def healthz() -> Message:
     "/readyz",
     response_model=Message,
     responses={503: {"model": Message}},
-    summary="The database is reachable",
+    summary="The database is reachable and its schema at the revision this version needs",
 )
 def readyz(runtime: RuntimeDep) -> Message:
-    try:
-        ping(runtime.engine)
-    except SQLAlchemyError:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "The database is not reachable."
-        ) from None
+    problem = readiness_problem(runtime.engine)
+    if problem:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, problem)
     return Message(detail="ready")
 
 

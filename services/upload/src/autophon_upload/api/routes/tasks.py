@@ -82,6 +82,7 @@ async def create_task(
     try:
         upload = await receive_upload(request, runtime.storage, settings.api)
     except UploadRejected as exc:
+        log.info("upload refused", extra={"status": exc.status_code, "reason": exc.detail})
         # The rest of the body may be unread: close the connection after the answer, or the
         # server would go on reading (and discarding) an oversize upload to its end.
         raise HTTPException(exc.status_code, exc.detail, headers={"Connection": "close"}) from None
@@ -98,10 +99,21 @@ async def create_task(
         )
     except SubmissionError as exc:
         runtime.storage.remove_task_dir(upload.task_id)
+        log.info("upload refused", extra={"status": 400, "reason": str(exc)})
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     except BaseException:
         runtime.storage.remove_task_dir(upload.task_id)
         raise
+    log.info(
+        "task uploaded",
+        extra={
+            "task_id": task.id,
+            "files": len(upload.files),
+            "size_bytes": upload.size_bytes,
+            "language": language,
+            "engine": engine,
+        },
+    )
     return public(runtime, task)
 
 
@@ -275,6 +287,7 @@ def delete_task(task: TaskDep, runtime: RuntimeDep) -> Response:
     if runtime.queue.cancel(task.id) is not None:
         cancelled = runtime.queue.get(task.id)
         assert cancelled is not None
+        log.info("task cancelled", extra={"task_id": task.id, "was": task.status})
         return Response(
             public(runtime, cancelled).model_dump_json(),
             status_code=status.HTTP_202_ACCEPTED,
@@ -282,4 +295,5 @@ def delete_task(task: TaskDep, runtime: RuntimeDep) -> Response:
         )
     runtime.queue.delete(task.id)
     runtime.storage.remove_task_dir(task.id)
+    log.info("task deleted", extra={"task_id": task.id, "was": task.status})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
