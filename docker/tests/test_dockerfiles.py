@@ -586,33 +586,102 @@ def test_small_ffmpeg_has_what_the_conversion_uses() -> None:
 
 # --- the slimmed virtualenv -----------------------------------------------------------------
 
-_BLOCKED = ("aiohttp", "kubernetes.aio", "pip", "setuptools", "pkg_resources")
+SLIMMED = ("upload", "controller", "aligner")
+# Removed from every image's venv (import names).
+_BLOCKED = (
+    "aiohttp",
+    "kubernetes.aio",
+    "numpy.f2py",
+    "numpy.distutils",
+    "pip",
+    "setuptools",
+    "pkg_resources",
+)
+# The modules behind what each image runs: its subcommands (IMAGES, chart) and, for the
+# controller image, the chart's pre-delete hook (cleanup-job.yaml).
+_PROCESS_MODULES = {
+    "upload": {"autophon_upload.main", "autophon_upload.worker", "autophon_core.migrate"},
+    "controller": {"autophon_align.controller", "autophon_align.launchers.kubernetes"},
+    "aligner": {"autophon_align.runner", "autophon_cli.local"},
+}
 _BLOCKER = """
 import sys
 class Blocked:
     def find_spec(self, name, path=None, target=None):
         if any(name == b or name.startswith(b + ".") for b in {blocked!r}):
-            raise ImportError(f"{{name}} is removed from the images' venv")
+            raise ImportError(f"{{name}} is removed from the image's venv")
 sys.meta_path.insert(0, Blocked())
 """
 
 
-@pytest.mark.parametrize("name", ["upload", "controller", "aligner"])
+def _slimming(name: str) -> tuple[list[str], list[str]]:
+    """The distributions slim-venv.sh uninstalls for an image, and the modules it checks."""
+    script = (DOCKER / "slim-venv.sh").read_text(encoding="utf-8")
+    match = re.search(
+        rf'^  {name}\)\n    uninstall="([^"]*)"\n    processes="([^"]*)"', script, re.MULTILINE
+    )
+    assert match, f"slim-venv.sh has no case for {name}"
+    return match[1].split(), match[2].split()
+
+
+def _import_names(distribution: str) -> set[str]:
+    from importlib.metadata import packages_distributions
+
+    def normal(dist: str) -> str:
+        return re.sub(r"[-_.]+", "-", dist).lower()
+
+    return {
+        module
+        for module, dists in packages_distributions().items()
+        if normal(distribution) in {normal(d) for d in dists}
+    }
+
+
+@pytest.mark.parametrize("name", SLIMMED)
 def test_images_slim_their_venv(name: str) -> None:
     runs = " ".join(i.args for i in dockerfile(name).stages[0].all("RUN"))
-    assert "slim-venv.sh /opt/autophon" in runs
+    assert f"slim-venv.sh /opt/autophon {name}" in runs
     assert not ignored("docker/slim-venv.sh")
 
 
-def test_no_process_needs_what_the_slimming_removes() -> None:
-    """Every AutoPhon process imports (the script's own check) without kubernetes.aio,
-    aiohttp, pip or setuptools, and the synchronous client still builds an API client."""
-    script = (DOCKER / "slim-venv.sh").read_text(encoding="utf-8")
-    (check,) = re.findall(r"python\" -c '(import autophon_cli[^']*)'", script)
-    code = _BLOCKER.format(blocked=_BLOCKED) + check + "\nkubernetes.client.ApiClient()\n"
+@pytest.mark.parametrize("name", SLIMMED)
+def test_slimming_checks_every_process_of_the_image(name: str) -> None:
+    _, processes = _slimming(name)
+    assert {"autophon_cli.main", *_PROCESS_MODULES[name]} <= set(processes)
+
+
+@pytest.mark.parametrize("name", SLIMMED)
+def test_no_process_needs_what_the_slimming_removes(name: str) -> None:
+    """Each image's processes import (the script's own check) without what every image loses
+    (kubernetes.aio, aiohttp, pip, setuptools, numpy's build tools) and without the
+    distributions uninstalled for that image; the controller still builds an API client."""
+    uninstall, processes = _slimming(name)
+    blocked = list(_BLOCKED)
+    for distribution in uninstall:
+        names = _import_names(distribution)
+        assert names, f"{distribution} is not installed here, so the check would block nothing"
+        blocked += sorted(names)
+    code = _BLOCKER.format(blocked=tuple(blocked)) + "".join(f"import {m}\n" for m in processes)
+    if name == "controller":
+        code += "kubernetes.client.ApiClient()\n"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
+    script = (DOCKER / "slim-venv.sh").read_text(encoding="utf-8")
     for removed in ("aiohttp", "multidict", "yarl", "frozenlist"):
         assert removed in script
+
+
+def test_only_the_runner_image_keeps_numpy_and_the_language_guesser() -> None:
+    assert {"numpy", "py3langid"} <= set(_slimming("upload")[0])
+    assert {"numpy", "py3langid"} <= set(_slimming("controller")[0])
+    assert "kubernetes" in _slimming("aligner")[0]
+
+
+def test_the_built_in_engine_needs_no_language_model() -> None:
+    """slim-venv.sh deletes pocketsphinx's n-gram models: the worker must keep passing
+    ``lm: None`` (else pocketsphinx would look for the default en-us.lm.bin)."""
+    worker = REPO / "services/align/src/autophon_align/engines/pocketsphinx_worker.py"
+    assert '"lm": None,' in worker.read_text(encoding="utf-8")
+    assert "en-us.lm.bin" in (DOCKER / "slim-venv.sh").read_text(encoding="utf-8")
