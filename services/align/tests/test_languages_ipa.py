@@ -19,7 +19,7 @@ from autophon_align.engines.ipa import (
     model_phone,
 )
 from autophon_align.engines.pocketsphinx import PocketsphinxEngine
-from autophon_align.engines.pronunciations import build_task_lexicon
+from autophon_align.engines.pronunciations import build_task_lexicon, missing_words_text
 from autophon_align.language_check import check_language
 from autophon_core.config import DEFAULT_LANGUAGES, LanguageConfig, Settings
 from autophon_core.languages import guess_language, known_code, resolve_language
@@ -156,6 +156,10 @@ def test_a_danish_user_dictionary_is_written_in_ipa() -> None:
     assert lexicon.entries["hus"].ipa == [["h", "u", "s"]]  # a lone glottal stop is dropped
     assert lexicon.ipa_labels("kat", ["K", "AE", "T"]) == ["k", "a", "t"]
     assert lexicon.missing == ["hus", "kat", "mad"]  # no Danish dictionary: all from elsewhere
+    # missing_words.txt shows them as a Danish .dict is written: in IPA.
+    listed = missing_words_text(lexicon, "Danish", has_dictionary=False, in_ipa=True)
+    assert "kat\tk a t\tespeak-ng" in listed.splitlines()
+    assert "mad\tm a ð\tuser dictionary" in listed.splitlines()
     with pytest.raises(EngineInputError, match="☃"):
         build_task_lexicon(
             ["sne"],

@@ -508,7 +508,10 @@ class TaskRun:
             members.append((recording.ipa_result_name, ipa_path))
         missing = self.paths.output_dir / "missing_words.txt"
         text = missing_words_text(
-            lexicon, language.name, has_dictionary=dictionary_path(language) is not None
+            lexicon,
+            language.name,
+            has_dictionary=dictionary_path(language) is not None,
+            in_ipa=phone_set(language) == "ipa",
         )
         missing.write_text(text, encoding="utf-8")
         readme = self.paths.output_dir / "README.txt"

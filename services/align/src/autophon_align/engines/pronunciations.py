@@ -141,9 +141,11 @@ def _usable(
 
 
 def missing_words_text(
-    lexicon: TaskLexicon, dictionary_name: str, has_dictionary: bool = True
+    lexicon: TaskLexicon, dictionary_name: str, has_dictionary: bool = True, in_ipa: bool = False
 ) -> str:
-    """missing_words.txt: each out-of-dictionary word with the pronunciation(s) used."""
+    """missing_words.txt: each out-of-dictionary word with the pronunciation(s) used, in the
+    engine's phones or, ``in_ipa`` (a language whose dictionaries are written in IPA), in IPA:
+    the form a user's .dict correcting them takes."""
     if has_dictionary:
         lines = [
             f"# Words not in the {dictionary_name} pronunciation dictionary, with the",
@@ -162,7 +164,8 @@ def missing_words_text(
         if entry is None:
             lines.append(f"{word}\t\tnone found: not aligned")
             continue
-        lines.extend(f"{word}\t{' '.join(p)}\t{entry.source}" for p in entry.pronunciations)
+        shown = entry.ipa if in_ipa else entry.pronunciations
+        lines.extend(f"{word}\t{' '.join(p)}\t{entry.source}" for p in shown)
     if not lexicon.missing:
         lines.append("# (none: every word was in the dictionary)")
     return "\n".join(lines) + "\n"
