@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end tests on the cluster KUBECONFIG points at (what `make e2e` runs where Docker is
-# not available), e.g. the project's single-node Kubernetes 1.20 (../shared/k8s/cluster):
+# not available), e.g. our single-node Kubernetes 1.20 test cluster (its `cluster` script):
 #
-#   ../shared/k8s/cluster up                  # prints export KUBECONFIG=...
-#   ../shared/k8s/cluster images .            # builds docker/Dockerfile.* into the node
+#   $K8S_CLUSTER up                           # prints export KUBECONFIG=...
+#   $K8S_CLUSTER images .                     # builds docker/Dockerfile.* into the node
 #   export KUBECONFIG=/var/lib/autophon-k8s/admin.kubeconfig
-#   make e2e
+#   K8S_CLUSTER=<path of the cluster script> make e2e
 #
 # The images must already be in the cluster as autophon/<name>:<version> (IMAGE_PREFIX, TAG
-# override). With K8S_CLUSTER=<path of the cluster script> (found at ../shared/k8s/cluster by
-# default) volumes left Released by an earlier run are made Available again first. The pytest
+# override). With K8S_CLUSTER=<path of the cluster script>, volumes left Released by an
+# earlier run are made Available again first (that cluster's static hostPath volumes). The pytest
 # session installs the chart from scratch in a fresh namespace, runs the tests, uninstalls and
 # deletes the namespace, and prints the timings (also written to $AUTOPHON_E2E_REPORT, default
 # e2e-report.json). Extra arguments go to pytest.
@@ -18,16 +18,16 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "${repo_root}"
 PYTHON="${PYTHON:-${repo_root}/.venv/bin/python}"
-K8S_CLUSTER="${K8S_CLUSTER:-${repo_root}/../shared/k8s/cluster}"
+K8S_CLUSTER="${K8S_CLUSTER:-}"
 
 if [[ -z "${KUBECONFIG:-}" && ! -f "${HOME}/.kube/config" ]]; then
-  echo "run-cluster.sh: no cluster: set KUBECONFIG (e.g. ../shared/k8s/cluster up prints it)" >&2
+  echo "run-cluster.sh: no cluster: set KUBECONFIG (e.g. the test cluster's 'up' command prints it)" >&2
   exit 2
 fi
 if [[ ! -x "${PYTHON}" ]]; then
   make install
 fi
-if [[ -f "${K8S_CLUSTER}" && "$(id -u)" == 0 ]]; then
+if [[ -n "${K8S_CLUSTER}" && -f "${K8S_CLUSTER}" && "$(id -u)" == 0 ]]; then
   bash "${K8S_CLUSTER}" volumes || true
 fi
 
