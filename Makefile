@@ -9,8 +9,12 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 APT_PACKAGES := ffmpeg sox espeak-ng
+# Festival with a diphone and an HTS voice: more synthetic speech with exact times for the
+# accuracy tests and benchmarks (bench/festival.py).
+FESTIVAL_PACKAGES := festival festvox-kallpc16k festvox-us-slt-hts
+FESTIVAL_VOICES := /usr/share/festival/voices/english/kal_diphone /usr/share/festival/voices/us/cmu_us_slt_arctic_hts
 
-.PHONY: help install install-runtime system-deps browser-deps run test test-pg lint format typecheck bench soak images chart e2e clean
+.PHONY: help install install-runtime system-deps browser-deps speech-deps run test test-pg lint format typecheck bench soak images chart e2e clean
 
 help:
 	@echo "make run    - start AutoPhon locally (SQLite, ./.autophon, built-in engine) and print the URL"
@@ -41,6 +45,16 @@ browser-deps:
 	    || echo "chromium could not be installed: the browser tests will be skipped"; \
 	fi
 
+# Festival for the accuracy tests, only when missing and only where apt can install it;
+# without it those tests skip, saying why.
+speech-deps:
+	@if ! command -v festival >/dev/null || ! ls -d $(FESTIVAL_VOICES) >/dev/null 2>&1; then \
+	  echo "Installing Festival and two voices for the accuracy tests: $(FESTIVAL_PACKAGES)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(FESTIVAL_PACKAGES) >/dev/null ) \
+	    || echo "Festival could not be installed: its accuracy tests will be skipped"; \
+	fi
+
 $(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -53,7 +67,7 @@ $(TEST_STAMP): $(RUNTIME_STAMP)
 
 install-runtime: system-deps $(RUNTIME_STAMP)
 
-install: install-runtime browser-deps $(TEST_STAMP)
+install: install-runtime browser-deps speech-deps $(TEST_STAMP)
 
 run: install-runtime
 	$(BIN)/autophon local

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from autophon_core.lexicon import normalise_words, word_spans
+from bench import festival
 
 RATE = 16000  # what ``Speech`` is at (sox resamples espeak-ng's 22050 Hz)
 LIBRARY = "libespeak-ng.so.1"
@@ -282,7 +283,11 @@ def spoken(texts: Sequence[str], voice: str, words_per_minute: int = 175) -> lis
     """Each text as ``synthesise`` makes it, spoken one after another by one synthesiser."""
     with tempfile.TemporaryDirectory() as folder:
         paths = [Path(folder) / f"{number}.wav" for number in range(len(texts))]
-        timed = record_all(list(zip(texts, paths, strict=True)), voice, words_per_minute)
+        pairs = list(zip(texts, paths, strict=True))
+        if voice.startswith(festival.PREFIX):
+            timed = _festival_timed(pairs, voice.removeprefix(festival.PREFIX))
+        else:
+            timed = record_all(pairs, voice, words_per_minute)
         made = []
         for text, path, words in zip(texts, paths, timed, strict=True):
             if [word.label for word in words] != text.split():
@@ -291,6 +296,17 @@ def spoken(texts: Sequence[str], voice: str, words_per_minute: int = 175) -> lis
                 )
             made.append(Speech(_resample(path), words))
         return made
+
+
+def _festival_timed(texts: Sequence[tuple[str, Path]], voice: str) -> list[list[Timed]]:
+    return [
+        [
+            Timed(label, segments[0][1], segments[-1][2], tuple(Timed(*s) for s in segments))
+            for label, segments in tokens
+            if segments
+        ]
+        for tokens in festival.record_all(texts, voice)
+    ]
 
 
 def _resample(path: Path) -> array[int]:

@@ -11,13 +11,17 @@ stops, which short-time energy shows well. So, after alignment:
 2. A word edge next to a pause (a gap of at least ``MIN_GAP``) moves, within ``WINDOW``, to
    where the energy crosses a threshold between the pause's noise floor and the speech level.
 
+
 Edges between two words with no pause between them are left as the aligner put them. In noise
 energy no longer shows where speech starts (weak onsets and fricatives sink below the noise)
-and the aligner does better on its own: measured on connected synthetic speech, refinement
-gains 3-6 points of word edges within 20 ms when clean or at 20 dB SNR and loses 2 at 10 dB.
-So it runs only where speech stands at least ``MIN_SNR_DB`` above the pauses' noise floor,
-measured per aligned stretch (an utterance, or a chunk of a long one). That level difference is
-not the usual SNR: white noise at 20 dB SNR measures about 25 dB here, at 10 dB about 15.
+and the aligner does better on its own. So refinement runs only where speech stands at least
+``MIN_SNR_DB`` above the pauses' noise floor, measured per aligned stretch (an utterance, or a
+chunk of a long one); that level difference is not the usual SNR: white noise at 20 dB SNR
+measures about 25 dB here, at 10 dB about 15. Measured on connected synthetic speech (three
+espeak-ng voices, Festival's diphone and HTS voices; bench/accuracy.py), refinement gains 2-5
+points of word edges within 20 ms when clean and changes nothing in noise. An earlier version
+also shifted every boundary later in noise by a lag measured on one espeak-ng voice: it lost
+9 points on Festival's HTS voice at 10 dB, so it went.
 """
 
 from __future__ import annotations
@@ -34,15 +38,14 @@ MIN_GAP = 0.03  # gap between words that counts as a pause (s)
 MIN_PHONE = 0.01  # shortest phone left after moving an edge (s)
 SUSTAIN = 3  # consecutive loud frames that make an onset
 ABOVE_NOISE_DB = 10.0
-BELOW_SPEECH_DB = 40.0
+# An edge is where the level crosses this far below the speech level (or ABOVE_NOISE_DB above
+# the noise floor, whichever is higher): 40 dB found the tail of a decaying vowel, 30 ms after
+# both synthesisers' segment ends; 30 dB is within 20 ms of them for 81% of edges (70%).
+BELOW_SPEECH_DB = 30.0
 FLOOR_DB = -90.0
 # Speech level (90th percentile) over the pauses' noise floor (median) below which nothing
 # is refined.
 MIN_SNR_DB = 20.0
-# The aligner's lag in noise (see noise_lag).
-LAG_PER_DB = 0.0006
-NO_LAG_ABOVE_DB = 33.0
-MAX_LAG = 0.015
 
 
 @dataclass
@@ -83,7 +86,6 @@ def refine_words(words: list[Segment], samples: array[int], rate: int) -> None:
     duration = len(samples) / rate
     noise, loud = _levels_of(words, energy, duration)
     if loud - noise < MIN_SNR_DB:
-        _shift_later(words, noise_lag(loud - noise), duration)
         return
     threshold = max(noise + ABOVE_NOISE_DB, loud - BELOW_SPEECH_DB)
     for word in words:
@@ -104,25 +106,6 @@ def refine_words(words: list[Segment], samples: array[int], rate: int) -> None:
             offset = _offset(energy.frames(lo, hi), threshold)
             if offset is not None:
                 word.end = last.end = offset
-
-
-def noise_lag(level_difference: float) -> float:
-    """How much earlier than the truth (s) the aligner puts boundaries in noise: its mean
-    error grows by about 0.6 ms per dB of ``level_difference`` below 33 dB (measured on
-    connected synthetic speech in white noise: 0 when clean, 5 ms at 20 dB SNR, 11 ms at
-    10 dB; bench/accuracy.py)."""
-    lag = LAG_PER_DB * (NO_LAG_ABOVE_DB - level_difference)
-    return min(max(lag, 0.0), MAX_LAG)
-
-
-def _shift_later(words: list[Segment], seconds: float, duration: float) -> None:
-    """Every boundary ``seconds`` later (kept inside [0, duration])."""
-    if seconds <= 0:
-        return
-    for word in words:
-        for item in (word, *word.phones):
-            item.start = min(item.start + seconds, duration)
-            item.end = min(item.end + seconds, duration)
 
 
 def _give_back_pauses(word: Segment, energy: Energy, threshold: float) -> None:
