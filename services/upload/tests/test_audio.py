@@ -14,7 +14,6 @@ from autophon_upload.processing import BadInputError, convert_audio
 TIMEOUT = 60.0
 
 
-
 def soxi_seconds(path: Path) -> float:
     out = subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True)
     return float(out.stdout)

@@ -21,7 +21,6 @@ SETTINGS = Settings()
 ENGLISH = SETTINGS.language("eng")
 
 
-
 @pytest.fixture
 def task(tmp_path: Path) -> TaskPaths:
     return Storage(tmp_path / "data").create_task_dir(TASK_ID)

@@ -11,17 +11,17 @@ stops, which short-time energy shows well. So, after alignment:
 2. A word edge next to a pause (a gap of at least ``MIN_GAP``) moves, within ``WINDOW``, to
    where the energy crosses a threshold between the pause's noise floor and the speech level.
 
-
 Edges between two words with no pause between them are left as the aligner put them. In noise
 energy no longer shows where speech starts (weak onsets and fricatives sink below the noise)
 and the aligner does better on its own. So refinement runs only where speech stands at least
 ``MIN_SNR_DB`` above the pauses' noise floor, measured per aligned stretch (an utterance, or a
 chunk of a long one); that level difference is not the usual SNR: white noise at 20 dB SNR
 measures about 25 dB here, at 10 dB about 15. Measured on connected synthetic speech (three
-espeak-ng voices, Festival's diphone and HTS voices; bench/accuracy.py), refinement gains 2-5
-points of word edges within 20 ms when clean and changes nothing in noise. An earlier version
-also shifted every boundary later in noise by a lag measured on one espeak-ng voice: it lost
-9 points on Festival's HTS voice at 10 dB, so it went.
+espeak-ng voices, Festival's diphone and HTS voices; bench/accuracy.py), refinement gains 1-6
+points of word edges within 20 ms when clean. At 20 dB SNR it gained 3 points on one voice and
+lost 3 on another, so it stops short of that (30 dB). An earlier version also shifted every
+boundary later in noise by a lag measured on one espeak-ng voice: it lost 9 points on
+Festival's HTS voice at 10 dB, so it went.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ BELOW_SPEECH_DB = 30.0
 FLOOR_DB = -90.0
 # Speech level (90th percentile) over the pauses' noise floor (median) below which nothing
 # is refined.
-MIN_SNR_DB = 20.0
+MIN_SNR_DB = 30.0
 
 
 @dataclass
