@@ -332,7 +332,7 @@ def test_oom_killed_is_final(fake: FakeKubernetes, launcher: KubernetesLauncher)
     status = launcher.status(TASK)
     assert status is not None
     assert (status.reason, status.retryable, status.exit_code) == ("OOMKilled", False, 137)
-    assert "2Gi" in status.message
+    assert status.message == "It needed more than the Job's memory limit of 2Gi."
 
 
 def test_killed_runner_is_retryable(fake: FakeKubernetes, launcher: KubernetesLauncher) -> None:

@@ -606,9 +606,9 @@ def _failure(task_id: str, job: Any, condition: Any, pods: list[Any]) -> JobStat
         return failed(
             "OOMKilled",
             False,
-            f"The aligner exceeded its memory limit of {limit}."
+            f"It needed more than the Job's memory limit of {limit}."
             if limit
-            else "The aligner was killed for lack of memory on its node.",
+            else "Its node ran out of memory (the Job has no memory limit).",
             code,
         )
     if code in (128 + 9, 128 + 15):
