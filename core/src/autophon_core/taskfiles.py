@@ -19,13 +19,22 @@ from autophon_core.storage import TaskPaths, read_json, write_json
 
 
 class ExitCode(IntEnum):
-    """Exit codes of ``autophon run-task``; the Job's podFailurePolicy keys on BAD_INPUT."""
+    """Exit codes of ``autophon run-task``, with the meanings of BSD's sysexits.h; the Job's
+    podFailurePolicy fails the Job at once on BAD_INPUT and RESOURCE."""
 
     OK = 0
-    # The input can never be aligned (unreadable, empty alignment, timeout): do not retry.
+    # EX_DATAERR. The input can never be aligned (unreadable, empty alignment, timeout): do
+    # not retry.
     BAD_INPUT = 65
-    # A bug or an environment problem: the controller may retry within the attempt limit.
+    # A bug or an environment problem (EX_SOFTWARE): the controller may retry within the
+    # attempt limit.
     INTERNAL = 70
+    # The input is beyond what the aligner can hold: a recording longer than the engine takes,
+    # or an engine that ran out of memory (EngineResourceError). Not retried: the same input
+    # needs the same memory again. EX_OSERR, whose examples ("cannot fork", "cannot create
+    # pipe") are the system refusing a resource, is the nearest sysexits.h meaning; 66 would
+    # say EX_NOINPUT ("cannot open input") to whoever reads a pod's exit code.
+    RESOURCE = 71
 
 
 class ManifestFile(BaseModel):

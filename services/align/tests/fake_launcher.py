@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from autophon_align.controller import Controller
 from autophon_align.launchers.base import JobPhase, JobSpec, JobStatus, Launcher
 from autophon_core.config import Settings
@@ -258,6 +260,15 @@ def write_result(
         engine="pocketsphinx",
         files=RESULT_FILES if status == "completed" else [],
     ).save(runtime.storage.task(task_id))
+
+
+def failures(reason: str) -> float:
+    """``autophon_task_failures_total`` of the align stage with label ``reason``, so far (the
+    registry is the process's: compare before and after)."""
+    value = REGISTRY.get_sample_value(
+        "autophon_task_failures_total", {"stage": "align", "reason": reason}
+    )
+    return value or 0.0
 
 
 def task(runtime: Runtime, task_id: str) -> Task:

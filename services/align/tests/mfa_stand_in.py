@@ -11,9 +11,11 @@ the adapter:
 - a speaker's words are only written when it has aligned phones, and no TextGrid at all when
   nothing aligned (textgrid.py:483-489, 655).
 
-Environment: STANDIN_MODE (ok, fail, hang), STANDIN_UNALIGNED (comma-separated speakers whose
-utterances do not align), STANDIN_RECORD (a file each run appends a JSON line to: args,
-MFA_ROOT_DIR, parsed parameters), STANDIN_PID (hang: file for the child's pid).
+Environment: STANDIN_MODE (ok, fail, hang, or oom: fail as MFA does out of memory, with a
+Kaldi allocation failure naming its C++ source and a NumPy MemoryError naming its size),
+STANDIN_UNALIGNED (comma-separated speakers whose utterances do not align), STANDIN_RECORD (a
+file each run appends a JSON line to: args, MFA_ROOT_DIR, parsed parameters), STANDIN_PID
+(hang: file for the child's pid).
 """
 
 from __future__ import annotations
@@ -142,6 +144,18 @@ def main(args: list[str]) -> None:
     mode = os.environ.get("STANDIN_MODE", "ok")
     if mode == "fail":
         print("ERROR There was an error in the run, please see the log.", file=sys.stderr)
+        sys.exit(1)
+    if mode == "oom":
+        print(
+            "ERROR (gmm-align-compiled[5.5.1068~1-85d1]:Resize():kaldi-vector.cc:52) "
+            "std::bad_alloc",
+            file=sys.stderr,
+        )
+        print(
+            "numpy.core._exceptions._ArrayMemoryError: Unable to allocate 3.20 GiB for an "
+            "array with shape (429496730,) and data type float64",
+            file=sys.stderr,
+        )
         sys.exit(1)
     if mode == "hang":
         child = subprocess.Popen(["sleep", "300"])

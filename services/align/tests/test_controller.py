@@ -11,6 +11,7 @@ import pytest
 from fake_launcher import (
     FakeLauncher,
     controller_settings,
+    failures,
     prepare_task,
     running,
     status_of,
@@ -18,7 +19,6 @@ from fake_launcher import (
     wait_until,
     write_result,
 )
-from prometheus_client import REGISTRY
 from sqlalchemy import update
 
 from autophon_align.controller import Controller
@@ -50,13 +50,6 @@ def other_runtime(settings: Settings) -> Iterator[Runtime]:
     rt = Runtime.create(settings)
     yield rt
     rt.close()
-
-
-def failures(reason: str) -> float:
-    value = REGISTRY.get_sample_value(
-        "autophon_task_failures_total", {"stage": "align", "reason": reason}
-    )
-    return value or 0.0
 
 
 def test_happy_path_completes_with_the_runners_figures(

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from fake_launcher import (
     controller_settings,
+    failures,
     prepare_task,
     running,
     status_of,
@@ -159,6 +160,74 @@ def test_exit_65_without_a_result_still_stores_a_sentence(
     error = task(runtime, task_id).error or ""
     assert "could not process these files" in error
     assert creations(cluster, task_id) == 1
+
+
+def test_exit_71_fails_the_task_with_its_error_without_retry(
+    runtime: Runtime, cluster: FakeKubernetes, controller: Controller
+) -> None:
+    """A recording beyond the aligner's limits: the runner's sentence, no second Job, and
+    the failure counted as "resource", not as bad input."""
+    task_id = prepare_task(runtime)
+    error = (
+        "The recording is too large for the aligner on fox.wav: it is 3 s long, and the "
+        "built-in aligner takes recordings of up to 1 s. Split it into shorter files, or "
+        "upload a TextGrid that marks the utterances."
+    )
+    before = failures("resource"), failures("bad_input")
+    with running(controller):
+        wait_until(lambda: job_running(cluster, task_id))
+        cluster.start_pod(task_id)
+        write_result(runtime, task_id, status="failed", error=error, exit_code=71)
+        cluster.fail_job(task_id, 71)
+        wait_until(lambda: status_of(runtime, task_id) == TaskStatus.FAILED)
+    failed = task(runtime, task_id)
+    assert failed.error == error
+    assert failed.attempts == 1 and creations(cluster, task_id) == 1
+    assert (failures("resource"), failures("bad_input")) == (before[0] + 1, before[1])
+
+
+def test_an_oom_killed_pod_fails_the_task_at_once_saying_what_to_do(
+    runtime: Runtime, settings: Settings, cluster: FakeKubernetes
+) -> None:
+    """The container killed at its memory limit leaves no result.json; a new Job would need
+    the same memory again, so there is none, and the error says what the user and an
+    administrator can do."""
+    limited = settings.controller.kubernetes.model_copy(
+        update={"resources": {"limits": {"memory": "2Gi"}}}
+    )
+    controller = Controller(runtime, cluster.launcher(limited))
+    task_id = prepare_task(runtime)
+    before = failures("resource")
+    with running(controller):
+        wait_until(lambda: job_running(cluster, task_id))
+        cluster.start_pod(task_id)
+        cluster.fail_job(task_id, 137, oom_killed=True)
+        wait_until(lambda: status_of(runtime, task_id) == TaskStatus.FAILED)
+    failed = task(runtime, task_id)
+    error = failed.error or ""
+    assert error.startswith("The alignment ran out of memory and was stopped.")
+    assert "more than the Job's memory limit of 2Gi" in error
+    assert "Split long recordings into shorter files" in error
+    assert "config.controller.kubernetes.resources" in error
+    assert failed.attempts == 1 and creations(cluster, task_id) == 1
+    assert failures("resource") == before + 1
+
+
+def test_a_pod_killed_without_running_out_of_memory_is_retried(
+    runtime: Runtime, cluster: FakeKubernetes, controller: Controller
+) -> None:
+    """Exit 137 alone is any SIGKILL (a pod deleted, a node draining): tried again."""
+    task_id = prepare_task(runtime)
+    with running(controller):
+        wait_until(lambda: job_running(cluster, task_id))
+        cluster.start_pod(task_id)
+        cluster.fail_job(task_id, 137)
+        wait_until(lambda: job_running(cluster, task_id, creation=2), what="second Job")
+        cluster.start_pod(task_id)
+        write_result(runtime, task_id)
+        cluster.succeed_job(task_id)
+        wait_until(lambda: status_of(runtime, task_id) == TaskStatus.COMPLETED)
+    assert task(runtime, task_id).attempts == 2
 
 
 def test_an_evicted_pod_is_retried_in_a_new_job(

@@ -1,5 +1,5 @@
-"""The controller with the real local launcher (child processes running a stand-in runner),
-on SQLite and PostgreSQL."""
+"""The controller with the real local launcher (child processes running a stand-in runner,
+and once the real one), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from fake_launcher import (
     alive,
     controller_settings,
+    failures,
     plan,
     prepare_task,
     running,
@@ -22,13 +23,16 @@ from fake_launcher import (
     task,
     wait_until,
 )
+from praatio import textgrid
+from test_runner_support import to_wav16k
 
 from autophon_align.controller import Controller
 from autophon_align.launchers.base import JobSpec
 from autophon_align.launchers.local import LocalLauncher
-from autophon_core.config import Settings
+from autophon_core.config import DEFAULT_LANGUAGES, Settings
 from autophon_core.models import Stage, TaskStatus
 from autophon_core.runtime import Runtime
+from autophon_core.taskfiles import ExitCode, RunResult
 
 
 @pytest.fixture
@@ -88,6 +92,39 @@ def test_bad_input_fails_with_its_error_and_log_and_is_not_retried(
     assert failed.error == error
     assert failed.error_log is not None and "it is empty" in failed.error_log
     assert runs_of(runtime.storage, task_id) == 1
+
+
+def test_a_recording_beyond_the_aligners_limits_fails_once_as_a_resource_failure(
+    runtime: Runtime, settings: Settings, samples: Path
+) -> None:
+    """The real runner, given a language whose engine takes recordings of up to 1 s: it
+    refuses the 2.5 s recording before aligning, exits 71, and the controller fails the task
+    at its first attempt with the runner's sentence, counted as "resource"."""
+    task_id = prepare_task(runtime)
+    paths = runtime.storage.task(task_id)
+    duration = to_wav16k(samples / "fox.wav", paths.input_audio("fox"))
+    grid = textgrid.Textgrid(minTimestamp=0.0, maxTimestamp=duration)
+    text = (samples / "fox.txt").read_text()
+    grid.addTier(textgrid.IntervalTier("words", [(0.0, duration, text)], 0.0, duration))
+    grid.save(str(paths.input_textgrid("fox")), format="long_textgrid", includeBlankSpaces=True)
+    english = next(lang for lang in DEFAULT_LANGUAGES if lang.code == "eng")
+    tiny = english.model_copy(update={"assets": {**english.assets, "max_audio_seconds": "1"}})
+    # The children read the launcher's settings; the runner is `python -m autophon_cli`.
+    launcher = LocalLauncher(settings.model_copy(update={"languages": [tiny]}))
+    before = failures("resource"), failures("bad_input")
+    try:
+        with running(Controller(runtime, launcher)):
+            wait_until(lambda: status_of(runtime, task_id) == TaskStatus.FAILED, timeout=60)
+    finally:
+        launcher.terminate_all()
+    failed = task(runtime, task_id)
+    assert failed.attempts == 1
+    assert failed.error is not None
+    assert "takes recordings of up to 1 s" in failed.error
+    assert "Split it into shorter files" in failed.error
+    result = RunResult.load(paths)
+    assert (result.status, result.exit_code) == ("failed", ExitCode.RESOURCE)
+    assert (failures("resource"), failures("bad_input")) == (before[0] + 1, before[1])
 
 
 def test_a_killed_child_is_retried_and_completes(runtime: Runtime, controller: Controller) -> None:

@@ -13,7 +13,7 @@ from autophon_align.outcomes import (
     retry_delay,
 )
 from autophon_core.config import AlignmentConfig, ControllerConfig
-from autophon_core.taskfiles import Manifest, ManifestFile, ResultFile, RunResult
+from autophon_core.taskfiles import ExitCode, Manifest, ManifestFile, ResultFile, RunResult
 
 TASK = "0" * 32
 DONE = RunResult(
@@ -25,8 +25,17 @@ DONE = RunResult(
 )
 
 
-def failed_job(reason: str, *, retryable: bool = False, message: str = "") -> JobStatus:
-    return JobStatus(TASK, JobPhase.FAILED, reason=reason, retryable=retryable, message=message)
+def failed_job(
+    reason: str, *, retryable: bool = False, message: str = "", exit_code: int | None = None
+) -> JobStatus:
+    return JobStatus(
+        TASK,
+        JobPhase.FAILED,
+        exit_code=exit_code,
+        reason=reason,
+        retryable=retryable,
+        message=message,
+    )
 
 
 def test_a_succeeded_job_with_a_completed_result_completes_with_its_figures() -> None:
@@ -51,6 +60,54 @@ def test_the_runners_error_wins_over_the_jobs_reason() -> None:
         "fox.txt is empty.",
         "bad_input",
     )
+
+
+def test_a_recording_beyond_the_aligners_limits_fails_with_the_runners_sentence() -> None:
+    error = "The recording is too large for the aligner on long.wav: it is 31 minutes long..."
+    result = RunResult(status="failed", error=error, exit_code=ExitCode.RESOURCE)
+    job = failed_job("Resource", exit_code=71, message="The aligner exited with code 71.")
+    outcome = judge(job, result, None)
+    assert (outcome.verdict, outcome.error, outcome.reason) == (Verdict.FAIL, error, "resource")
+
+
+def test_resource_failures_without_a_result_get_a_sentence_saying_what_to_do() -> None:
+    outcome = judge(failed_job("Resource", exit_code=71), None, "no result.json was written")
+    assert (outcome.verdict, outcome.reason) == (Verdict.FAIL, "resource")
+    assert "too large for the aligner" in (outcome.error or "")
+    assert "Split long recordings into shorter files" in (outcome.error or "")
+
+
+def test_a_runner_reporting_a_resource_failure_is_labelled_resource() -> None:
+    result = RunResult(status="failed", error="Too long.", exit_code=ExitCode.RESOURCE)
+    outcome = judge(JobStatus(TASK, JobPhase.SUCCEEDED, exit_code=0), result, None)
+    assert (outcome.verdict, outcome.error, outcome.reason) == (
+        Verdict.FAIL,
+        "Too long.",
+        "resource",
+    )
+
+
+def test_a_container_killed_at_its_memory_limit_fails_at_once_saying_what_to_do() -> None:
+    job = failed_job(
+        "OOMKilled", exit_code=137, message="It needed more than the Job's memory limit of 2Gi."
+    )
+    outcome = judge(job, None, "no result.json was written")
+    assert (outcome.verdict, outcome.reason) == (Verdict.FAIL, "resource")
+    error = outcome.error or ""
+    assert error.startswith("The alignment ran out of memory and was stopped.")
+    assert "the Job's memory limit of 2Gi" in error
+    assert "Split long recordings into shorter files" in error
+    assert "TextGrids whose intervals mark the utterances" in error
+    assert "config.controller.kubernetes.resources" in error  # what an administrator can do
+    assert "try again" not in error  # it would run out of memory again
+
+
+@pytest.mark.parametrize(
+    ("reason", "exit_code"), [("Evicted", 137), ("PodLost", None), ("Killed", 137)]
+)
+def test_pods_killed_from_outside_are_still_retried(reason: str, exit_code: int | None) -> None:
+    outcome = judge(failed_job(reason, retryable=True, exit_code=exit_code), None, "x")
+    assert outcome.verdict is Verdict.RETRY and outcome.reason != "resource"
 
 
 def test_a_stale_completed_result_does_not_hide_a_failure() -> None:
@@ -96,7 +153,8 @@ def test_the_time_limit_grows_with_the_audio() -> None:
     [
         ("DeadlineExceeded", "deadline_exceeded"),
         ("BadInput", "bad_input"),
-        ("OOMKilled", "oom_killed"),
+        ("Resource", "resource"),
+        ("OOMKilled", "resource"),
         (None, "error"),
         ("Killed", "killed"),
     ],

@@ -258,6 +258,21 @@ def test_bad_input_fails_at_once_despite_backoff_limit(fake: FakeKubernetes) -> 
     assert status is not None and (status.phase, status.reason) == (JobPhase.FAILED, "BadInput")
 
 
+def test_input_beyond_the_aligners_limits_is_final(fake: FakeKubernetes) -> None:
+    """Exit 71 (a recording too long, an engine out of memory): the FailJob rule wins over
+    pod retries inside the Job too."""
+    launcher = KubernetesLauncher(
+        KubernetesJobConfig(backoff_limit=3), fake.api_client(), fake.namespace
+    )
+    launcher.launch(SPEC)
+    fake.fail_job(TASK, exit_code=71)
+    status = launcher.status(TASK)
+    assert status is not None and status.phase is JobPhase.FAILED
+    assert (status.exit_code, status.reason, status.retryable) == (71, "Resource", False)
+    assert len(fake.pods(TASK)) == 1
+    assert "limits" in status.message
+
+
 def test_internal_error_is_retryable(fake: FakeKubernetes, launcher: KubernetesLauncher) -> None:
     launcher.launch(SPEC)
     fake.fail_job(TASK, exit_code=70)
@@ -317,7 +332,7 @@ def test_oom_killed_is_final(fake: FakeKubernetes, launcher: KubernetesLauncher)
     status = launcher.status(TASK)
     assert status is not None
     assert (status.reason, status.retryable, status.exit_code) == ("OOMKilled", False, 137)
-    assert "2Gi" in status.message
+    assert status.message == "It needed more than the Job's memory limit of 2Gi."
 
 
 def test_killed_runner_is_retryable(fake: FakeKubernetes, launcher: KubernetesLauncher) -> None:
@@ -389,6 +404,12 @@ FAILED = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
         pytest.param(
             _job([{"type": "FailureTarget", "status": "True", "reason": "PodFailurePolicy"}]), [],
             (JobPhase.FAILED, "BadInput", False), id="failure-target-before-failed",
+        ),
+        pytest.param(
+            _job([{"type": "FailureTarget", "status": "True", "reason": "PodFailurePolicy",
+                   "message": "Container runner for pod autophon/align-x-abcde failed with "
+                              "exit code 71 matching FailJob rule at index 0"}]), [],
+            (JobPhase.FAILED, "Resource", False), id="failure-target-of-exit-71-pod-gone",
         ),
         pytest.param(
             _job(FAILED),

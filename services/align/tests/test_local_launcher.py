@@ -133,7 +133,7 @@ def test_a_second_launch_adopts_the_running_job(launcher: LocalLauncher, storage
 
 @pytest.mark.parametrize(
     ("code", "reason", "retryable"),
-    [(65, "BadInput", False), (70, "Error", True), (3, "Error", True)],
+    [(65, "BadInput", False), (71, "Resource", False), (70, "Error", True), (3, "Error", True)],
 )
 def test_exit_codes_map_to_reasons(
     launcher: LocalLauncher, storage: Storage, code: int, reason: str, retryable: bool

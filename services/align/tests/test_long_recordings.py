@@ -116,9 +116,9 @@ def test_too_long_a_recording_is_refused_before_alignment(tmp_path: Path) -> Non
     fox = sample("fox.wav")
     task = make_task(tmp_path, [InputFile(fox, "fox.wav", "the quick brown fox")])
     settings = task.settings.model_copy(update={"languages": [english(max_audio_seconds="1")]})
-    assert run_task(task.task_id, settings) == ExitCode.BAD_INPUT
+    assert run_task(task.task_id, settings) == ExitCode.RESOURCE
     result = RunResult.load(task.paths)
-    assert result.exit_code == ExitCode.BAD_INPUT  # not retried
+    assert result.exit_code == ExitCode.RESOURCE  # not retried, and not bad input
     assert result.error is not None
     assert "takes recordings of up to 1 s" in result.error
     assert "Split it into shorter files" in result.error

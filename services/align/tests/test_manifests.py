@@ -18,6 +18,7 @@ from autophon_align.manifests import (
     task_selector,
 )
 from autophon_core.config import KubernetesJobConfig
+from autophon_core.taskfiles import ExitCode
 
 TASK_ID = "0f8e2c1a9b7d4e6f8a1b2c3d4e5f6a7b"
 SPEC = JobSpec(task_id=TASK_ID, engine="pocketsphinx", timeout_seconds=900)
@@ -192,7 +193,10 @@ def test_job_policies() -> None:
         "rules": [
             {
                 "action": "FailJob",
-                "onExitCodes": {"containerName": "runner", "operator": "In", "values": [65]},
+                # Bad input (65) and input beyond the aligner's limits (71) fail at once. Not
+                # 137: an OOMKilled container's is also any other SIGKILL's (a pod deleted or
+                # evicted); the controller reads the container's terminated reason instead.
+                "onExitCodes": {"containerName": "runner", "operator": "In", "values": [65, 71]},
             },
             {
                 "action": "Ignore",
@@ -200,6 +204,7 @@ def test_job_policies() -> None:
             },
         ]
     }
+    assert (ExitCode.BAD_INPUT, ExitCode.RESOURCE) == (65, 71)
     # A pod failure policy is only accepted with restartPolicy Never.
     assert spec["template"]["spec"]["restartPolicy"] == "Never"
 

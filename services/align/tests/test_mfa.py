@@ -319,6 +319,23 @@ def test_mfa_error_fails_with_its_log(
     assert not task.paths.result_zip.exists()
 
 
+def test_mfa_out_of_memory_is_a_resource_failure_without_its_details(
+    tmp_path: Path, on_path: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STANDIN_MODE", "oom")
+    task = mfa_task(tmp_path, [fox_file()])
+    assert run_task(task.task_id, task.settings) == ExitCode.RESOURCE
+    result = RunResult.load(task.paths)
+    assert (result.status, result.exit_code) == ("failed", ExitCode.RESOURCE)
+    error = result.error or ""
+    assert error.startswith("The recording is too large for the aligner on fox.wav: mfa ran out")
+    assert "Split it into shorter files" in error
+    # No source location, allocation size or tool internals: they stay in the engine log.
+    for detail in ("kaldi-vector.cc", "bad_alloc", "3.20 GiB", "429496730", "numpy"):
+        assert detail not in error
+        assert detail in task.paths.engine_log.read_text()
+
+
 @pytest.mark.slow
 def test_mfa_timeout_kills_it(
     tmp_path: Path, on_path: None, monkeypatch: pytest.MonkeyPatch

@@ -110,12 +110,17 @@ def build_job(
       pending (image pull, scheduling) counts too.
     - **backoffLimit** (default 0): the controller retries disrupted Jobs itself, with its
       own attempt limit and back-off, so Kubernetes does not retry failed pods by default.
-    - **podFailurePolicy**: exit code 65 (``ExitCode.BAD_INPUT``) of the ``runner``
-      container fails the Job at once (``FailJob``), whatever ``backoffLimit`` is, because
+    - **podFailurePolicy**: exit codes 65 (``ExitCode.BAD_INPUT``) and 71
+      (``ExitCode.RESOURCE``: a recording beyond the engine's limits) of the ``runner``
+      container fail the Job at once (``FailJob``), whatever ``backoffLimit`` is, because
       the same input can never succeed. Pods with the ``DisruptionTarget`` condition
       (eviction, preemption, node drain or loss) are ``Ignore``d: they are not counted
       against ``backoffLimit`` and Kubernetes starts a replacement pod, since the alignment
-      itself did not fail. A pod failure policy requires ``restartPolicy: Never``.
+      itself did not fail. A container killed at its memory limit (``OOMKilled``) exits 137
+      like one killed by any SIGKILL, and a policy can only match exit codes and pod
+      conditions, so no rule can tell it apart: it counts against ``backoffLimit`` (0 by
+      default), and the controller, which reads the container's terminated reason, does not
+      retry it. A pod failure policy requires ``restartPolicy: Never``.
     - **ttlSecondsAfterFinished**: finished Jobs (and their pods) are garbage-collected;
       the controller records the outcome long before, keeps the Job that long for
       ``kubectl logs`` and deletes it itself where the field is not served.
@@ -251,7 +256,7 @@ def build_job(
                     "onExitCodes": {
                         "containerName": CONTAINER_NAME,
                         "operator": "In",
-                        "values": [int(ExitCode.BAD_INPUT)],
+                        "values": [int(ExitCode.BAD_INPUT), int(ExitCode.RESOURCE)],
                     },
                 },
                 {

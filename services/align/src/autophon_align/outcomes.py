@@ -34,7 +34,8 @@ class Outcome:
     figures: TaskFigures | None = None
     # The user-readable error (FAIL), or the retry's cause (RETRY).
     error: str | None = None
-    # Metrics label of a failure or retry ("bad_input", "deadline_exceeded", "killed"...).
+    # Metrics label of a failure or retry ("bad_input", "resource", "deadline_exceeded",
+    # "killed"...).
     reason: str | None = None
 
 
@@ -104,14 +105,33 @@ def retry_delay(config: ControllerConfig, attempts: int) -> float:
     return float(min(delay, config.retry_backoff_max_seconds))
 
 
+# Job reasons of input beyond what the aligner can hold: the runner's ExitCode.RESOURCE (a
+# recording longer than the engine takes, an engine out of memory) and a container killed at
+# its memory limit. Neither is retried; both count under one metrics label.
+RESOURCE_REASONS = frozenset({"Resource", "OOMKilled"})
+RESOURCE_LABEL = "resource"
+# Metrics labels of the runner's exit codes, for a failure it reported itself.
+_EXIT_CODE_LABELS: dict[int, str] = {
+    ExitCode.BAD_INPUT: "bad_input",
+    ExitCode.RESOURCE: RESOURCE_LABEL,
+}
+
+
 def reason_label(reason: str | None) -> str:
-    """``DeadlineExceeded`` -> ``deadline_exceeded``, ``OOMKilled`` -> ``oom_killed``."""
+    """``DeadlineExceeded`` -> ``deadline_exceeded``; ``Resource`` and ``OOMKilled`` ->
+    ``resource``."""
     if not reason:
         return "error"
+    if reason in RESOURCE_REASONS:
+        return RESOURCE_LABEL
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", reason).lower()
 
 
 _INTERNAL_ADVICE = "It has been logged; please try again, or report the task id if it persists."
+_SPLIT_ADVICE = (
+    "Split long recordings into shorter files, or upload TextGrids whose intervals mark the "
+    "utterances (each is aligned on its own)."
+)
 
 
 def job_failure_sentence(job: JobStatus) -> str:
@@ -124,9 +144,14 @@ def job_failure_sentence(job: JobStatus) -> str:
         )
     if job.reason == "BadInput" or job.exit_code == ExitCode.BAD_INPUT:
         return f"The aligner could not process these files{detail}. Please check them."
+    if job.reason == "Resource" or job.exit_code == ExitCode.RESOURCE:
+        return f"The recordings are too large for the aligner{detail}. {_SPLIT_ADVICE}"
     if job.reason == "OOMKilled":
+        message = f" {job.message}" if job.message else ""
         return (
-            f"The alignment ran out of memory{detail}. Try shorter recordings. {_INTERNAL_ADVICE}"
+            f"The alignment ran out of memory and was stopped.{message} {_SPLIT_ADVICE} An "
+            "administrator can give alignment Jobs more memory "
+            "(config.controller.kubernetes.resources in the Helm chart's values)."
         )
     return (
         f"The alignment stopped unexpectedly ({job.reason or 'Error'}){detail}. {_INTERNAL_ADVICE}"
@@ -139,12 +164,11 @@ def judge(job: JobStatus, result: RunResult | None, problem: str | None) -> Outc
         if result is not None and result.status == "completed":
             return Outcome(verdict=Verdict.COMPLETE, figures=figures_of(result))
         if result is not None:
-            bad_input = result.exit_code == ExitCode.BAD_INPUT
             return Outcome(
                 verdict=Verdict.FAIL,
                 error=result.error
                 or "The aligner reported a failure without a reason. " + _INTERNAL_ADVICE,
-                reason="bad_input" if bad_input else "error",
+                reason=_EXIT_CODE_LABELS.get(result.exit_code, "error"),
             )
         # Exit 0 without a usable result: never mark such a task completed.
         return Outcome(

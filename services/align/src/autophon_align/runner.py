@@ -7,7 +7,9 @@ missing_words.txt, README.txt; renamed into place only when complete), ``engine.
 engine's last log lines), ``progress.json`` after each recording (see autophon_align.progress),
 ``view/<stem>.json`` per recording (see autophon_align.views) and last ``result.json`` (a
 RunResult), then returns the exit code the controller reads: 0, ExitCode.BAD_INPUT when
-running again cannot help, ExitCode.INTERNAL otherwise. It needs no database.
+running again cannot help, ExitCode.RESOURCE when the input is beyond the engine's limits
+(too long, or out of memory; not retried either), ExitCode.INTERNAL otherwise. It needs no
+database.
 """
 
 from __future__ import annotations
@@ -641,7 +643,7 @@ def _failure(exc: EngineError, where: str) -> TaskFailure:
         return TaskFailure(
             f"The recording is too large for the aligner {where}: {exc} Split it into shorter "
             "files, or upload a TextGrid that marks the utterances.",
-            ExitCode.BAD_INPUT,
+            ExitCode.RESOURCE,
         )
     if isinstance(exc, EngineUnavailable):
         return TaskFailure(

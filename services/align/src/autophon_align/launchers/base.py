@@ -41,8 +41,9 @@ class JobStatus:
     phase: JobPhase
     # The runner's exit code when known (see autophon_core.taskfiles.ExitCode).
     exit_code: int | None = None
-    # Machine-readable cause of a failure: "BadInput", "Evicted", "DeadlineExceeded",
-    # "PodLost", "Killed", "Error"...
+    # Machine-readable cause of a failure: "BadInput", "Resource" (input beyond the
+    # aligner's limits), "OOMKilled", "Evicted", "DeadlineExceeded", "PodLost", "Killed",
+    # "Error"...
     reason: str | None = None
     # True when running the Job again may succeed (evicted or lost pod, node failure, killed).
     retryable: bool = False

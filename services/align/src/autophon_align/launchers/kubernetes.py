@@ -12,12 +12,16 @@ Failure classification (``JobStatus.reason`` / ``retryable``):
 What happened                 reason              retryable  why
 ============================  ==================  =========  ==================================
 runner exited 65 (FailJob)    BadInput            no         the input can never be aligned
+runner exited 71 (FailJob)    Resource            no         the input is beyond the engine's
+                                                             limits (too long, or the engine
+                                                             ran out of memory)
 activeDeadlineSeconds hit     DeadlineExceeded    no         the limit scales with the audio;
                                                              a rerun would time out again
 container OOMKilled           OOMKilled           no         it hit its own memory limit,
                                                              which a rerun with the same input
-                                                             and limit hits again; the message
-                                                             says to raise the limit
+                                                             and limit hits again (no pod
+                                                             failure rule can match it: its
+                                                             137 is any SIGKILL's)
 pod evicted (node pressure,   Evicted             yes        the node failed, not the task
 eviction API, preemption)
 pod lost (node gone, pod      PodLost             yes        idem
@@ -36,6 +40,7 @@ table only on clusters or paths that do not set the condition.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -73,6 +78,10 @@ _POD_LOST_REASONS = frozenset(
 _EVICTION_REASONS = frozenset(
     {"EvictionByEvictionAPI", "TerminationByKubelet", "PreemptionByScheduler"}
 )
+# The exit code in a PodFailurePolicy condition's message (the Job controller's wording,
+# pkg/controller/job/pod_failure_policy.go: "Container runner for pod ns/name failed with
+# exit code 65 matching FailJob rule at index 0").
+_POLICY_EXIT_CODE = re.compile(r"\bwith exit code (\d+) matching FailJob rule\b")
 # Longest message kept from Kubernetes (pod and condition messages can be long).
 _MESSAGE_LIMIT = 300
 
@@ -560,12 +569,24 @@ def _failure(task_id: str, job: Any, condition: Any, pods: list[Any]) -> JobStat
     pod = _newest(pods, prefer=lambda p: _terminated(p) is not None or _pod_reason(p) != "")
     terminated = _terminated(pod) if pod is not None else None
     code = int(terminated.exit_code) if terminated is not None else None
-    if code == ExitCode.BAD_INPUT or (job_reason == "PodFailurePolicy" and code is None):
+    if code is None and job_reason == "PodFailurePolicy":
+        # The pod is gone; only a FailJob rule fails a Job this way, and its condition
+        # message names the exit code ("... failed with exit code 71 matching FailJob rule
+        # at index 0"). Without one, the older rule's code.
+        code = _policy_exit_code(condition.message) or int(ExitCode.BAD_INPUT)
+    if code == ExitCode.BAD_INPUT:
         return failed(
             "BadInput",
             False,
             "The aligner exited with code 65 (input that cannot be aligned).",
-            int(ExitCode.BAD_INPUT),
+            code,
+        )
+    if code == ExitCode.RESOURCE:
+        return failed(
+            "Resource",
+            False,
+            "The aligner exited with code 71 (input beyond the aligner's limits).",
+            code,
         )
     if pod is None:
         return failed("PodLost", True, "The pod disappeared before it finished.", code)
@@ -585,9 +606,9 @@ def _failure(task_id: str, job: Any, condition: Any, pods: list[Any]) -> JobStat
         return failed(
             "OOMKilled",
             False,
-            f"The aligner exceeded its memory limit of {limit}."
+            f"It needed more than the Job's memory limit of {limit}."
             if limit
-            else "The aligner was killed for lack of memory on its node.",
+            else "Its node ran out of memory (the Job has no memory limit).",
             code,
         )
     if code in (128 + 9, 128 + 15):
@@ -601,6 +622,12 @@ def _failure(task_id: str, job: Any, condition: Any, pods: list[Any]) -> JobStat
         condition.message or "The alignment Job failed without an exit code.",
         code,
     )
+
+
+def _policy_exit_code(message: str | None) -> int | None:
+    """The exit code a podFailurePolicy condition's message names, if any."""
+    found = _POLICY_EXIT_CODE.search(message or "")
+    return int(found.group(1)) if found else None
 
 
 def _shorten(message: str) -> str:

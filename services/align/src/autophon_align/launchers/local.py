@@ -13,6 +13,7 @@ child                     reason            retryable
 ========================  ================  =========
 exit 0                    (succeeded)
 exit 65 (BAD_INPUT)       BadInput          no
+exit 71 (RESOURCE)        Resource          no
 time limit passed         DeadlineExceeded  no
 killed by a signal        Killed            yes
 any other exit (70...)    Error             yes
@@ -107,6 +108,14 @@ class _Child:
                 exit_code=code,
                 reason="BadInput",
                 message=f"the runner exited with code {code} (unusable input)",
+            )
+        if code == ExitCode.RESOURCE:
+            return JobStatus(
+                task_id,
+                JobPhase.FAILED,
+                exit_code=code,
+                reason="Resource",
+                message=f"the runner exited with code {code} (input beyond the aligner's limits)",
             )
         if code < 0:
             name = _signal_name(-code)
