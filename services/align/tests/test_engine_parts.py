@@ -23,7 +23,7 @@ from autophon_align.engines.base import (
 )
 from autophon_align.engines.espeak import espeak_pronunciations
 from autophon_align.engines.ipa import ipa_labels_for
-from autophon_align.engines.pocketsphinx import PocketsphinxEngine
+from autophon_align.engines.pocketsphinx import PocketsphinxEngine, _write_dictionary
 from autophon_align.engines.process import run_tool, tail_lines
 from autophon_align.engines.pronunciations import Source, build_task_lexicon
 from autophon_align.engines.refine import Segment, refine_words
@@ -151,6 +151,24 @@ def test_pocketsphinx_phones() -> None:
 
 def tone(seconds: float, rate: int = 16000) -> array[int]:
     return array("h", (int(8000 * math.sin(i * 0.3)) for i in range(int(seconds * rate))))
+
+
+def test_task_dictionary_drops_aspirated_wh_alternates(tmp_path: Path) -> None:
+    lexicon = Lexicon(
+        {
+            "why": [["W", "AY"], ["HH", "W", "AY"]],
+            "whew": [["HH", "W", "UW"]],  # no plain-W pronunciation: kept
+            "huge": [["HH", "Y", "UW", "JH"], ["Y", "UW", "JH"]],
+        }
+    )
+    path = tmp_path / "task.dict"
+    _write_dictionary(path, lexicon, {"why", "whew", "huge"})
+    assert path.read_text().splitlines() == [
+        "huge HH Y UW JH",
+        "huge(2) Y UW JH",
+        "whew HH W UW",
+        "why W AY",
+    ]
 
 
 def test_refine_moves_word_edges_onto_the_speech() -> None:

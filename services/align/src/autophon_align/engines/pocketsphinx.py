@@ -179,10 +179,21 @@ def _write_dictionary(path: Path, lexicon: Lexicon, words: set[str]) -> None:
     """Only the task's words: the decoder loads it in milliseconds."""
     lines = []
     for word in sorted(words):
-        for number, phones in enumerate(lexicon.pronunciations(word), start=1):
+        for number, phones in enumerate(_plain_wh(lexicon.pronunciations(word)), start=1):
             key = word if number == 1 else f"{word}({number})"
             lines.append(f"{key} {' '.join(phones)}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _plain_wh(pronunciations: list[list[str]]) -> list[list[str]]:
+    """Without CMUdict's "HH W" alternates of words that also have "W" ("when", "why",
+    "which"): the aligner took the HH to swallow the pause before such a word and started it
+    up to 260 ms early; speakers who still aspirate the wh are few."""
+    return [
+        phones
+        for phones in pronunciations
+        if phones[:2] != ["HH", "W"] or phones[1:] not in pronunciations
+    ]
 
 
 def _append(log_path: Path, extra: Path) -> None:
