@@ -122,6 +122,31 @@ def test_waveform_peaks_follow_the_signal(tmp_path: Path) -> None:
     assert (pairs[100:, 0] <= -126).all() and (pairs[100:, 1] >= 126).all()
 
 
+def test_summaries_read_in_blocks_match_the_whole_recording(tmp_path: Path) -> None:
+    """Over several blocks (and a last column of a few samples), the waveform's peaks are the
+    extremes of each column and the spectrogram's frames sit where a whole-array one has them."""
+    noise = np.random.default_rng(0).integers(-30000, 30000, 3 * views.BLOCK_COLUMNS * 80 + 7)
+    signal = noise * (np.arange(len(noise)) // 4000 % 2)  # alternating noise and silence
+    samples, rate = views._samples(write_wav(tmp_path / "long.wav", signal))
+    columns_per_second = 200.0
+    pairs = np.frombuffer(views.waveform_peaks(samples, rate, columns_per_second), dtype=np.int8)
+    starts = (np.arange(len(pairs) // 2) * rate / columns_per_second).astype(np.int64)
+    whole = signal.astype(np.int16)
+    expected = (
+        np.stack(
+            [np.minimum.reduceat(whole, starts), np.maximum.reduceat(whole, starts)], axis=1
+        ).astype(np.int32)
+        * 127
+        // 32768
+    )
+    assert len(starts) > 2 * views.BLOCK_COLUMNS
+    assert (pairs.reshape(-1, 2) == expected).all()
+    grey = views.spectrogram(samples, rate, 100)
+    loud = grey.mean(axis=0) < 128
+    centres = ((np.arange(grey.shape[1]) + 0.5) * rate / 100).astype(np.int64)
+    assert (loud == (centres // 4000 % 2 == 1))[2:-2].mean() > 0.95
+
+
 def test_spectrogram_is_darkest_at_the_tone(tmp_path: Path) -> None:
     time = np.arange(RATE) / RATE
     tone = 10000 * np.sin(2 * np.pi * 1000 * time)

@@ -3,8 +3,10 @@
 and a spectrogram image. They are summaries, small enough to keep with the result, so the
 viewer still draws the recording after the recording itself was deleted.
 
-The recording is read through a memory map (the upload worker's 16 kHz mono 16-bit WAV), so a
-recording of hours costs no more memory than the summaries.
+The recording (the upload worker's 16 kHz mono 16-bit WAV) is read and summarised in blocks of
+``BLOCK_COLUMNS`` columns, so a recording of hours costs no more memory than the summaries: a
+memory map kept every page it had read resident (115 MiB for an hour), and the spectrogram of
+all columns at once needed 150 MiB of intermediate arrays.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ FFT_SIZE = 256
 DYNAMIC_RANGE_DB = 50.0
 PRE_EMPHASIS = 0.95
 GREY_LEVELS = 32
+BLOCK_COLUMNS = 1000  # columns summarised at a time
 
 
 class ViewError(ValueError):
@@ -77,8 +81,29 @@ def _column_rate(duration: float, per_second: float, most: int) -> float:
     return per_second if duration * per_second <= most else most / duration
 
 
-def _samples(audio: Path) -> tuple[npt.NDArray[np.int16], int]:
-    """The samples of a mono 16-bit PCM WAV (memory-mapped) and its sample rate."""
+@dataclass(frozen=True)
+class PcmSamples:
+    """The samples of a mono 16-bit PCM WAV, read from the file a block at a time."""
+
+    path: Path
+    offset: int  # of the first sample, in bytes
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
+
+    def read(self, start: int, stop: int) -> npt.NDArray[np.int16]:
+        """Samples ``start:stop`` (clipped to the recording)."""
+        start, stop = max(0, start), min(self.count, stop)
+        if stop <= start:
+            return np.zeros(0, dtype=np.int16)
+        return np.fromfile(
+            self.path, dtype="<i2", count=stop - start, offset=self.offset + 2 * start
+        )
+
+
+def _samples(audio: Path) -> tuple[PcmSamples, int]:
+    """The samples of a mono 16-bit PCM WAV and its sample rate."""
     with audio.open("rb") as handle:
         header = handle.read(12)
         if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
@@ -99,44 +124,57 @@ def _samples(audio: Path) -> tuple[npt.NDArray[np.int16], int]:
                     raise ViewError(f"{audio.name} has no format chunk before its data")
                 offset = handle.tell()
                 count = min(size, audio.stat().st_size - offset) // 2
-                if count == 0:
-                    return np.zeros(0, dtype=np.int16), rate
-                return np.memmap(audio, dtype="<i2", mode="r", offset=offset, shape=(count,)), rate
+                return PcmSamples(audio, offset, count), rate
             else:
                 handle.seek(size + size % 2, 1)
     raise ViewError(f"{audio.name} has no audio data")
 
 
-def waveform_peaks(samples: npt.NDArray[np.int16], rate: int, columns_per_second: float) -> bytes:
+def waveform_peaks(samples: PcmSamples, rate: int, columns_per_second: float) -> bytes:
     """Interleaved (min, max) int8 per column of 1/columns_per_second s."""
-    columns = max(1, int(np.ceil(len(samples) / rate * columns_per_second)))
-    if len(samples) == 0:
+    count = len(samples)
+    columns = max(1, int(np.ceil(count / rate * columns_per_second)))
+    if count == 0:
         return bytes(2 * columns)
     starts = np.minimum(
-        (np.arange(columns) * rate / columns_per_second).astype(np.int64), len(samples) - 1
+        (np.arange(columns) * rate / columns_per_second).astype(np.int64), count - 1
     )
-    lows = np.minimum.reduceat(samples, starts)
-    highs = np.maximum.reduceat(samples, starts)
-    pairs = np.stack([lows, highs], axis=1).astype(np.int32) * 127 // 32768
-    return bytes(pairs.astype(np.int8).tobytes())
+    pairs = []
+    for first in range(0, columns, BLOCK_COLUMNS):
+        block_starts = starts[first : first + BLOCK_COLUMNS]
+        after = first + len(block_starts)
+        # A column runs to the next one's start; the last to the end of the recording.
+        end = max(int(starts[after]), int(block_starts[-1]) + 1) if after < columns else count
+        block = samples.read(int(block_starts[0]), end)
+        local = block_starts - block_starts[0]
+        lows = np.minimum.reduceat(block, local)
+        highs = np.maximum.reduceat(block, local)
+        pairs.append(np.stack([lows, highs], axis=1).astype(np.int32) * 127 // 32768)
+    return bytes(np.concatenate(pairs).astype(np.int8).tobytes())
 
 
-def spectrogram(
-    samples: npt.NDArray[np.int16], rate: int, columns_per_second: float
-) -> npt.NDArray[np.uint8]:
+def spectrogram(samples: PcmSamples, rate: int, columns_per_second: float) -> npt.NDArray[np.uint8]:
     """Grey levels (255 = silent, 0 = loudest), one column per frame, highest bin first."""
+    count = len(samples)
     window = max(8, int(WINDOW_SECONDS * rate))
-    columns = max(1, int(np.ceil(len(samples) / rate * columns_per_second)))
+    columns = max(1, int(np.ceil(count / rate * columns_per_second)))
     centres = ((np.arange(columns) + 0.5) * rate / columns_per_second).astype(np.int64)
     offsets = np.arange(window + 1) - window // 2
-    indices = np.clip(centres[:, None] + offsets[None, :], 0, max(0, len(samples) - 1))
-    if len(samples) == 0:
-        frames = np.zeros((columns, window + 1), dtype=np.float32)
-    else:
-        frames = np.asarray(samples[indices.ravel()], dtype=np.float32).reshape(indices.shape)
-    windowed = (frames[:, 1:] - PRE_EMPHASIS * frames[:, :-1]) * np.hanning(window)
-    power = np.abs(np.fft.rfft(windowed, n=FFT_SIZE, axis=1))[:, : FFT_SIZE // 2] ** 2
-    decibels = 10 * np.log10(power + 1e-10)
+    taper = np.hanning(window)
+    blocks = []
+    for first in range(0, columns, BLOCK_COLUMNS):
+        block_centres = centres[first : first + BLOCK_COLUMNS]
+        if count == 0:
+            frames = np.zeros((len(block_centres), window + 1), dtype=np.float32)
+        else:
+            indices = np.clip(block_centres[:, None] + offsets[None, :], 0, count - 1)
+            low = int(indices.min())
+            block = samples.read(low, int(indices.max()) + 1)
+            frames = np.asarray(block[indices - low], dtype=np.float32)
+        windowed = (frames[:, 1:] - PRE_EMPHASIS * frames[:, :-1]) * taper
+        power = np.abs(np.fft.rfft(windowed, n=FFT_SIZE, axis=1))[:, : FFT_SIZE // 2] ** 2
+        blocks.append((10 * np.log10(power + 1e-10)).astype(np.float32))
+    decibels = np.concatenate(blocks)
     top = float(decibels.max())
     level = np.clip((top - decibels) / DYNAMIC_RANGE_DB, 0.0, 1.0)
     if top < 10 * np.log10(1e-10) + 1:  # all silent
