@@ -3,8 +3,8 @@ Festival's own word and phone times), through the upload processing and the runn
 goes.
 
 Floors sit a few points under what the built-in engine measured (word edges within 20 ms:
-espeak-ng clean 87.5 %, 20 dB 79.6 %, 10 dB 66.4 %, two speakers 84.9 %; Festival's HTS voice
-clean 88.8 %, 10 dB 62.5 %, its diphone voice clean 78.9 %; README, Performance; ``make
+espeak-ng clean 88.8 %, 20 dB 80.3 %, 10 dB 69.1 %, two speakers 86.8 %; Festival's HTS voice
+clean 88.8 %, 10 dB 69.1 %, its diphone voice clean 78.9 %; README, Performance; ``make
 bench`` prints them beside plain pocketsphinx), so that a regression fails and a little
 spread between machines does not (the material itself is deterministic). The refinement
 must never make things worse than leaving the aligner's edges alone.
@@ -63,7 +63,7 @@ def test_clean_connected_speech(
     ("condition", "floor", "largest"),
     # The HTS voice's phrase-final sounds sink under 10 dB of noise: words before its pauses
     # end up to 380 ms early.
-    [("noise_20db", 0.76, 0.2), ("noise_10db", 0.62, 0.2), ("noise_10db_festival_slt", 0.58, 0.45)],
+    [("noise_20db", 0.76, 0.2), ("noise_10db", 0.65, 0.2), ("noise_10db_festival_slt", 0.65, 0.45)],
 )
 def test_connected_speech_in_noise(
     material: Materials, tmp_path: Path, condition: str, floor: float, largest: float
