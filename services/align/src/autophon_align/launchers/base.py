@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from autophon_core.taskfiles import ExitCode
+
 
 def job_name(task_id: str) -> str:
     """The deterministic Job name of a task (DNS-1123, under 63 characters)."""
@@ -33,6 +35,14 @@ class JobSpec:
     engine: str
     # Whole-Job time limit (activeDeadlineSeconds / the child's timeout).
     timeout_seconds: int
+
+
+# Exit codes of the runner that fail a Job for good (the podFailurePolicy's FailJob codes):
+# the reason recorded and what the code means.
+FINAL_EXIT_CODES: dict[int, tuple[str, str]] = {
+    ExitCode.BAD_INPUT: ("BadInput", "input that cannot be aligned"),
+    ExitCode.RESOURCE: ("Resource", "input beyond the aligner's limits"),
+}
 
 
 @dataclass(frozen=True)

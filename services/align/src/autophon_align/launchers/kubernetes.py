@@ -53,7 +53,7 @@ import kubernetes.config
 import kubernetes.watch
 from kubernetes.client.exceptions import ApiException
 
-from autophon_align.launchers.base import JobPhase, JobSpec, JobStatus, job_name
+from autophon_align.launchers.base import FINAL_EXIT_CODES, JobPhase, JobSpec, JobStatus, job_name
 from autophon_align.manifests import (
     CONTAINER_NAME,
     JOB_SELECTOR,
@@ -574,20 +574,9 @@ def _failure(task_id: str, job: Any, condition: Any, pods: list[Any]) -> JobStat
         # message names the exit code ("... failed with exit code 71 matching FailJob rule
         # at index 0"). Without one, the older rule's code.
         code = _policy_exit_code(condition.message) or int(ExitCode.BAD_INPUT)
-    if code == ExitCode.BAD_INPUT:
-        return failed(
-            "BadInput",
-            False,
-            "The aligner exited with code 65 (input that cannot be aligned).",
-            code,
-        )
-    if code == ExitCode.RESOURCE:
-        return failed(
-            "Resource",
-            False,
-            "The aligner exited with code 71 (input beyond the aligner's limits).",
-            code,
-        )
+    if code in FINAL_EXIT_CODES:
+        reason, meaning = FINAL_EXIT_CODES[code]
+        return failed(reason, False, f"The aligner exited with code {code} ({meaning}).", code)
     if pod is None:
         return failed("PodLost", True, "The pod disappeared before it finished.", code)
     pod_reason = _pod_reason(pod)

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import yaml
 
-from autophon_align.launchers.base import JobPhase, JobSpec, JobStatus
+from autophon_align.launchers.base import FINAL_EXIT_CODES, JobPhase, JobSpec, JobStatus
 from autophon_core.config import Settings
 from autophon_core.storage import Storage
 from autophon_core.taskfiles import ExitCode
@@ -101,21 +101,14 @@ class _Child:
             )
         if code == ExitCode.OK:
             return JobStatus(task_id, JobPhase.SUCCEEDED, exit_code=code)
-        if code == ExitCode.BAD_INPUT:
+        if code in FINAL_EXIT_CODES:
+            reason, meaning = FINAL_EXIT_CODES[code]
             return JobStatus(
                 task_id,
                 JobPhase.FAILED,
                 exit_code=code,
-                reason="BadInput",
-                message=f"the runner exited with code {code} (unusable input)",
-            )
-        if code == ExitCode.RESOURCE:
-            return JobStatus(
-                task_id,
-                JobPhase.FAILED,
-                exit_code=code,
-                reason="Resource",
-                message=f"the runner exited with code {code} (input beyond the aligner's limits)",
+                reason=reason,
+                message=f"the runner exited with code {code} ({meaning})",
             )
         if code < 0:
             name = _signal_name(-code)
