@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -213,31 +213,28 @@ def test_an_oom_killed_pod_fails_the_task_at_once_saying_what_to_do(
     assert failures("resource") == before + 1
 
 
-def test_a_pod_killed_without_running_out_of_memory_is_retried(
-    runtime: Runtime, cluster: FakeKubernetes, controller: Controller
-) -> None:
-    """Exit 137 alone is any SIGKILL (a pod deleted, a node draining): tried again."""
-    task_id = prepare_task(runtime)
-    with running(controller):
-        wait_until(lambda: job_running(cluster, task_id))
-        cluster.start_pod(task_id)
-        cluster.fail_job(task_id, 137)
-        wait_until(lambda: job_running(cluster, task_id, creation=2), what="second Job")
-        cluster.start_pod(task_id)
-        write_result(runtime, task_id)
-        cluster.succeed_job(task_id)
-        wait_until(lambda: status_of(runtime, task_id) == TaskStatus.COMPLETED)
-    assert task(runtime, task_id).attempts == 2
-
-
-def test_an_evicted_pod_is_retried_in_a_new_job(
-    runtime: Runtime, cluster: FakeKubernetes, controller: Controller
+@pytest.mark.parametrize(
+    ("interruption", "reason"),
+    [
+        # Exit 137 alone is any SIGKILL (a pod deleted, a node draining), not running out of
+        # memory.
+        (lambda cluster, task_id: cluster.fail_job(task_id, 137), "Killed"),
+        (lambda cluster, task_id: cluster.evict_pod(task_id), "Evicted"),
+    ],
+    ids=["killed", "evicted"],
+)
+def test_an_interrupted_pod_is_retried_in_a_new_job(
+    runtime: Runtime,
+    cluster: FakeKubernetes,
+    controller: Controller,
+    interruption: Callable[[FakeKubernetes, str], None],
+    reason: str,
 ) -> None:
     task_id = prepare_task(runtime)
     with running(controller):
         wait_until(lambda: job_running(cluster, task_id))
         cluster.start_pod(task_id)
-        cluster.evict_pod(task_id)
+        interruption(cluster, task_id)
         wait_until(lambda: job_running(cluster, task_id, creation=2), what="second Job")
         assert status_of(runtime, task_id) == TaskStatus.PROCESSING
         cluster.start_pod(task_id)
@@ -247,7 +244,7 @@ def test_an_evicted_pod_is_retried_in_a_new_job(
     assert task(runtime, task_id).attempts == 2
     assert creations(cluster, task_id) == 2
     assert any(
-        e.message and e.message.startswith("retrying: Evicted")
+        e.message and e.message.startswith(f"retrying: {reason}")
         for e in runtime.queue.events(task_id)
     )
 
