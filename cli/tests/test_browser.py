@@ -224,6 +224,8 @@ def test_upload_progress_viewer_and_playback(
     )
     fox = next(w for w in words if w.label == "fox")
     page.locator(f'.lane[data-name="words"] .interval[data-start="{fox.start}"]').click()
+    # The browser fires "seeking" from a task of its own, after the click has returned.
+    page.wait_for_function("window.seekedTo !== undefined")
     assert page.evaluate("window.seekedTo") == pytest.approx(fox.start, abs=0.002)
     position = page.evaluate("document.getElementById('audio').currentTime")
     assert fox.start - 0.002 <= position <= fox.end + 0.1
