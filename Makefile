@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
-APT_PACKAGES := ffmpeg sox espeak-ng
+APT_PACKAGES := ffmpeg sox espeak-ng sphinxbase-utils sphinxtrain pocketsphinx
 # Festival with a diphone and an HTS voice: more synthetic speech with exact times for the
 # accuracy tests and benchmarks (bench/festival.py).
 FESTIVAL_PACKAGES := festival festvox-kallpc16k festvox-us-slt-hts
@@ -25,10 +25,13 @@ help:
 # Debian packages the pipeline runs (ffmpeg/ffprobe for conversion, sox for tests,
 # espeak-ng for pronunciations of out-of-dictionary words; its library, libespeak-ng1, also
 # makes the synthetic speech with exact times of the accuracy tests and benchmarks,
-# bench/speech.py); installed only when missing.
+# bench/speech.py; sphinx_fe, SphinxTrain's bw and mllr_solve and pocketsphinx_mdef_convert
+# for the built-in engine's speaker adaptation, engines/adaptation.py); installed only when
+# missing.
 system-deps:
 	@missing=""; \
-	for tool in ffmpeg ffprobe sox espeak-ng; do command -v $$tool >/dev/null || missing=1; done; \
+	for tool in ffmpeg ffprobe sox espeak-ng sphinx_fe pocketsphinx_mdef_convert; do command -v $$tool >/dev/null || missing=1; done; \
+	[ -x /usr/lib/sphinxtrain/bw ] || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages: $(APT_PACKAGES)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -26,7 +26,7 @@ from autophon_align.engines.ipa import ipa_labels_for
 from autophon_align.engines.pocketsphinx import PocketsphinxEngine, _write_dictionary
 from autophon_align.engines.process import run_tool, tail_lines
 from autophon_align.engines.pronunciations import Source, build_task_lexicon
-from autophon_align.engines.refine import Segment, refine_words
+from autophon_align.engines.refine import Segment, levels_of, refine_words
 from autophon_core.config import DEFAULT_LANGUAGES
 from autophon_core.lexicon import Lexicon
 
@@ -176,7 +176,7 @@ def test_refine_moves_word_edges_onto_the_speech() -> None:
     samples = array("h", bytes(2 * rate // 2)) + tone(0.4) + array("h", bytes(2 * rate // 2))
     # Speech is 0.5-0.9 s; the aligner said 0.45-0.96 s, swallowing some pause on each side.
     word = Segment("a", 0.45, 0.96, [Segment("AH", 0.45, 0.7), Segment("B", 0.7, 0.96)])
-    refine_words([word], samples, rate)
+    refine_words([word], samples, rate, levels_of([word], samples, rate))
     assert word.start == pytest.approx(0.5, abs=0.005)
     assert word.end == pytest.approx(0.9, abs=0.006)
     assert word.phones[0].start == word.start and word.phones[-1].end == word.end
@@ -189,7 +189,7 @@ def test_refine_gives_back_a_swallowed_pause() -> None:
     # The second word took the 0.25 s pause into its first phone.
     first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
     second = Segment("b", 0.3, 0.85, [Segment("B", 0.3, 0.6), Segment("IY", 0.6, 0.85)])
-    refine_words([first, second], samples, rate)
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
     assert second.start == pytest.approx(0.55, abs=0.005)
     assert first.end == pytest.approx(0.3, abs=0.006)
 

@@ -5,8 +5,10 @@ limit; this side writes the task's dictionary and the request, and reads the res
 Language assets (all optional): ``hmm`` (acoustic model folder, default the bundled en-us),
 ``dictionary`` (default the bundled CMUdict), ``phone_set`` ("ipa": a cross-language
 language, see engines/ipa.py), ``refine_boundaries`` ("false" turns off the
-pause-edge refinement), ``whole_up_to_seconds`` and ``max_chunk_seconds`` (longer utterances
-are cut at pauses into chunks of at most this length, aligned one by one; engines/chunks.py),
+pause-edge refinement), ``speaker_adaptation`` ("false" turns off the per-speaker MLLR
+adaptation and its second pass, engines/adaptation.py), ``whole_up_to_seconds`` and
+``max_chunk_seconds`` (longer utterances are cut at pauses into chunks of at most this length,
+aligned one by one; engines/chunks.py),
 ``word_window_seconds`` (the word pass over a long utterance goes window by window),
 ``max_audio_seconds`` (longer recordings are refused before alignment starts),
 ``espeak_voice`` and ``g2p`` (see engines/pronunciations.py).
@@ -21,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
+from autophon_align.engines import adaptation
 from autophon_align.engines.arpabet import PHONES, strip_stress
 from autophon_align.engines.audio import wav_duration
 from autophon_align.engines.base import (
@@ -39,6 +42,7 @@ from autophon_align.engines.chunks import (
 )
 from autophon_align.engines.ipa import decoder_options, english_model_phones
 from autophon_align.engines.process import run_tool
+from autophon_align.engines.refine import MIN_SNR_DB
 from autophon_core.config import LanguageConfig
 from autophon_core.languages import phone_set
 from autophon_core.lexicon import Lexicon, language_lexicon, pocketsphinx_model_dir
@@ -59,6 +63,7 @@ class PocketsphinxEngine:
         self.language = language
         self.model_dir = Path(language.assets.get("hmm", pocketsphinx_model_dir() / "en-us"))
         self.refine = language.assets.get("refine_boundaries", "true").lower() != "false"
+        self.adapt = language.assets.get("speaker_adaptation", "true").lower() != "false"
         self.max_chunk_seconds = float(language.assets.get("max_chunk_seconds", MAX_CHUNK_SECONDS))
         self.whole_up_to_seconds = float(
             language.assets.get("whole_up_to_seconds", WHOLE_UP_TO_SECONDS)
@@ -79,9 +84,11 @@ class PocketsphinxEngine:
             f"pocketsphinx {self.version()} forced alignment (word and phone passes), "
             f"acoustic model {self.model_dir.name} ({self.model_dir}), "
             f"frame rate 100/s, utterances over {self.whole_up_to_seconds:g} s aligned in "
-            f"chunks of at most {self.max_chunk_seconds:g} s cut at pauses, pause edges "
-            f"refined where speech stands 20 dB above the pauses: "
-            f"{'yes' if self.refine else 'no'}"
+            f"chunks of at most {self.max_chunk_seconds:g} s cut at pauses, model adapted to "
+            f"each speaker with {adaptation.MIN_SECONDS:g} s of speech standing "
+            f"{adaptation.MIN_LEVEL_DB:g} dB above the pauses (MLLR) and aligned again: "
+            f"{'yes' if self.adapt else 'no'}, pause edges refined where speech stands "
+            f"{MIN_SNR_DB:g} dB above the pauses: {'yes' if self.refine else 'no'}"
         )
 
     def base_lexicon(self, words: Collection[str]) -> Lexicon:
@@ -121,11 +128,15 @@ class PocketsphinxEngine:
             "dict": str(dictionary),
             "log": str(work_dir / "pocketsphinx.log"),
             "refine": self.refine,
+            "adapt": self.adapt,
             "options": decoder_options(phone_set(self.language)),
             "max_chunk_seconds": self.max_chunk_seconds,
             "whole_up_to_seconds": self.whole_up_to_seconds,
             "word_window_seconds": self.word_window_seconds,
-            "utterances": [{"start": u.start, "end": u.end, "text": u.text} for u in utterances],
+            "utterances": [
+                {"start": u.start, "end": u.end, "text": u.text, "speaker": u.speaker}
+                for u in utterances
+            ],
         }
         request_path = work_dir / "request.json"
         result_path = work_dir / "result.json"

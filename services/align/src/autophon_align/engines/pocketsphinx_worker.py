@@ -19,20 +19,25 @@ import math
 import random
 import re
 import sys
+import tempfile
 import time
 import wave
 from array import array
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from autophon_align.engines import adaptation
 from autophon_align.engines.chunks import (
     MAX_CHUNK_SECONDS,
     WHOLE_UP_TO_SECONDS,
     WORD_WINDOW_SECONDS,
+    Chunk,
     gaps_between,
     plan_chunks,
 )
-from autophon_align.engines.refine import Segment, refine_words
+from autophon_align.engines.refine import Segment, levels_of, refine_words
 
 SAMPLE_RATE = 16000
 # Padding around each utterance (s): gives the search a pause to start and end in.
@@ -77,25 +82,119 @@ def align_request(request: dict[str, Any]) -> list[dict[str, Any]]:
         "logfn": request["log"],
         **request.get("options", {}),
     }
-    decoders = _Decoders(options)
-    results: list[dict[str, Any]] = []
     with wave.open(request["audio"], "rb") as recording:
-        aligner = _UtteranceAligner(decoders, recording, request)
-        utterances = request["utterances"]
-        for number, utterance in enumerate(utterances, start=1):
-            try:
-                words, error = aligner.align(utterance)
-            except (RuntimeError, ValueError) as exc:
-                words, error = [], str(exc)
-            if error and len(error) > MAX_ERROR:  # pocketsphinx quotes the whole text
-                error = error[: MAX_ERROR - 3] + "..."
-            results.append({"words": words, "error": error})
-            if not words:
-                print(f"utterance {number}/{len(utterances)} failed: {error}", flush=True)
+        aligner = _UtteranceAligner(_Decoders(options), recording, request)
+        outcomes = [
+            _align_logged(aligner, utterance, number, len(request["utterances"]))
+            for number, utterance in enumerate(request["utterances"], start=1)
+        ]
+        if request.get("adapt", True):
+            _adapt_speakers(request, options, aligner, outcomes)
+    return [{"words": o.words, "error": o.error} for o in outcomes]
+
+
+@dataclass
+class _Outcome:
+    """One utterance's aligned words (absolute times), the error of what failed, and its
+    speech level over its pauses (dB; None when nothing aligned)."""
+
+    words: list[dict[str, Any]]
+    error: str | None
+    level_db: float | None = None
+
+
+def _align_logged(
+    aligner: _UtteranceAligner, utterance: dict[str, Any], number: int, count: int
+) -> _Outcome:
+    try:
+        outcome = aligner.align(utterance)
+    except (RuntimeError, ValueError) as exc:
+        outcome = _Outcome([], str(exc))
+    if outcome.error and len(outcome.error) > MAX_ERROR:  # pocketsphinx quotes the whole text
+        outcome.error = outcome.error[: MAX_ERROR - 3] + "..."
+    if not outcome.words:
+        print(f"utterance {number}/{count} failed: {outcome.error}", flush=True)
+        return outcome
+    done = f"{len(outcome.words)} words" + (
+        f" (some parts failed: {outcome.error})" if outcome.error else ""
+    )
+    print(f"utterance {number}/{count}: {done}", flush=True)
+    return outcome
+
+
+def _adapt_speakers(
+    request: dict[str, Any],
+    options: dict[str, Any],
+    first: _UtteranceAligner,
+    outcomes: list[_Outcome],
+) -> None:
+    """Align each speaker's utterances again with a model adapted to that speaker
+    (engines/adaptation.py), where there is enough clean speech; in place."""
+    try:
+        tools = adaptation.find_tools()
+    except adaptation.AdaptationUnavailable as exc:
+        print(f"speaker adaptation skipped: {exc}", flush=True)
+        return
+    utterances = request["utterances"]
+    speakers: dict[str, list[int]] = {}
+    for index, utterance in enumerate(utterances):
+        speakers.setdefault(utterance.get("speaker", ""), []).append(index)
+    with tempfile.TemporaryDirectory(prefix="autophon-adaptation-") as scratch:
+        adapter = adaptation.SpeakerAdapter(
+            Path(request["hmm"]), Path(request["dict"]), Path(scratch), tools
+        )
+        for number, (speaker, indices) in enumerate(speakers.items()):
+            name = f"speaker {speaker}" if speaker else "the speaker"
+            aligned = [i for i in indices if outcomes[i].words]
+            speech = sum(w["end"] - w["start"] for i in aligned for w in outcomes[i].words)
+            levels = sorted(outcomes[i].level_db or 0.0 for i in aligned)
+            if speech < adaptation.MIN_SECONDS:
+                print(
+                    f"{name}: not adapted ({speech:.1f} s of aligned speech, "
+                    f"{adaptation.MIN_SECONDS:g} s needed)",
+                    flush=True,
+                )
                 continue
-            done = f"{len(words)} words" + (f" (some parts failed: {error})" if error else "")
-            print(f"utterance {number}/{len(utterances)}: {done}", flush=True)
-    return results
+            level = levels[len(levels) // 2]
+            if level < adaptation.MIN_LEVEL_DB:
+                print(
+                    f"{name}: not adapted (speech {level:.0f} dB above the pauses, "
+                    f"{adaptation.MIN_LEVEL_DB:g} dB needed)",
+                    flush=True,
+                )
+                continue
+            chosen = adaptation.spread(
+                [
+                    stretch
+                    for i in aligned
+                    for stretch in adaptation.stretches(
+                        outcomes[i].words, utterances[i]["start"], utterances[i]["end"]
+                    )
+                ]
+            )
+            started = time.monotonic()
+            try:
+                transform = adapter.transform(
+                    f"speaker{number}", first.recording, chosen, partial(_as_heard, rate=first.rate)
+                )
+            except adaptation.AdaptationUnavailable as exc:
+                print(f"{name}: not adapted: {exc}", flush=True)
+                continue
+            print(
+                f"{name}: adapted (MLLR) on {sum(s.seconds for s in chosen):.0f} s of speech "
+                f"in {time.monotonic() - started:.1f} s; aligning again",
+                flush=True,
+            )
+            again = _UtteranceAligner(
+                _Decoders({**options, "mllr": str(transform)}),
+                first.recording,
+                first.request,
+                first.plans,
+            )
+            for i in indices:
+                second = _align_logged(again, utterances[i], i + 1, len(utterances))
+                if len(second.words) >= len(outcomes[i].words):
+                    outcomes[i] = second
 
 
 class _Decoders:
@@ -130,7 +229,11 @@ class _UtteranceAligner:
     """Aligns one utterance: whole when short, in chunks cut at pauses when long."""
 
     def __init__(
-        self, decoders: _Decoders, recording: wave.Wave_read, request: dict[str, Any]
+        self,
+        decoders: _Decoders,
+        recording: wave.Wave_read,
+        request: dict[str, Any],
+        plans: dict[tuple[float, float], list[Chunk]] | None = None,
     ) -> None:
         self.decoders = decoders
         self.recording = recording
@@ -140,23 +243,34 @@ class _UtteranceAligner:
         self.max_chunk = float(request.get("max_chunk_seconds", MAX_CHUNK_SECONDS))
         self.whole_up_to = float(request.get("whole_up_to_seconds", WHOLE_UP_TO_SECONDS))
         self.window = float(request.get("word_window_seconds", WORD_WINDOW_SECONDS))
+        # Each long utterance's chunks, planned once: an adapted second pass reuses them.
+        self.plans = {} if plans is None else plans
 
-    def align(self, utterance: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-        """The aligned words and the error of a part that failed (None when none did)."""
+    def align(self, utterance: dict[str, Any]) -> _Outcome:
+        """The aligned words, the error of a part that failed (None when none did) and the
+        median speech level of the parts."""
         if utterance["end"] - utterance["start"] <= max(self.whole_up_to, self.max_chunk):
-            return self._align_part(utterance), None
+            words, level = self._align_part(utterance)
+            return _Outcome(words, None, level)
         words = utterance["text"].split()
-        started = time.monotonic()
-        spans = self._word_spans(utterance)
-        chunks = plan_chunks(
-            utterance["end"] - utterance["start"], len(words), gaps_between(spans), self.max_chunk
-        )
-        print(
-            f"word pass over {utterance['end'] - utterance['start']:.0f} s: "
-            f"{time.monotonic() - started:.1f} s, {len(chunks)} chunks",
-            flush=True,
-        )
+        key = (utterance["start"], utterance["end"])
+        if key not in self.plans:
+            started = time.monotonic()
+            spans = self._word_spans(utterance)
+            self.plans[key] = plan_chunks(
+                utterance["end"] - utterance["start"],
+                len(words),
+                gaps_between(spans),
+                self.max_chunk,
+            )
+            print(
+                f"word pass over {utterance['end'] - utterance['start']:.0f} s: "
+                f"{time.monotonic() - started:.1f} s, {len(self.plans[key])} chunks",
+                flush=True,
+            )
+        chunks = self.plans[key]
         aligned: list[dict[str, Any]] = []
+        levels: list[float] = []
         errors: list[str] = []
         for chunk in chunks:
             part = {
@@ -165,14 +279,18 @@ class _UtteranceAligner:
                 "text": " ".join(words[chunk.first : chunk.last]),
             }
             try:
-                aligned.extend(self._align_part(part))
+                part_words, level = self._align_part(part)
             except (RuntimeError, ValueError) as exc:
                 errors.append(f"{part['start']:.1f}-{part['end']:.1f} s: {exc}")
+                continue
+            aligned.extend(part_words)
+            levels.append(level)
         if not aligned and errors:
             raise RuntimeError(errors[0])
-        return aligned, "; ".join(errors) or None
+        median = sorted(levels)[len(levels) // 2] if levels else None
+        return _Outcome(aligned, "; ".join(errors) or None, median)
 
-    def _align_part(self, part: dict[str, Any]) -> list[dict[str, Any]]:
+    def _align_part(self, part: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
         """Both passes over ``part``; with wide beams when the default ones lose the path."""
         for wide in (False, True):
             try:
@@ -309,13 +427,12 @@ def _align_one(
     total: int,
     utterance: dict[str, Any],
     request: dict[str, Any],
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], float]:
+    """The aligned words of ``utterance`` and its speech level over its pauses (dB)."""
     start, end = _sample_range(utterance, rate, total)
     recording.setpos(start)
     # WAV samples are little-endian, as are the machines we run on (x86-64, arm64).
-    samples = array("h", recording.readframes(end - start))
-    pad = array("h", _NOISE[: round(PAD * rate)])
-    padded = pad + _fill_digital_silence(samples) + pad
+    padded = _as_heard(array("h", recording.readframes(end - start)), rate)
     data = padded.tobytes()
 
     decoder.set_align_text(utterance["text"])
@@ -333,6 +450,7 @@ def _align_one(
         raise RuntimeError("the phone alignment failed")
     frate = int(decoder.config["frate"])
     words: list[Segment] = []
+    entries: list[str] = []
     # Read each entry's phones while iterating: entries do not outlive the iteration.
     for entry in alignment:
         if entry.name.startswith(("<", "[")):
@@ -342,22 +460,36 @@ def _align_one(
         words.append(
             Segment(label, entry.start / frate, (entry.start + entry.duration) / frate, phones)
         )
+        entries.append(entry.name)
     expected = utterance["text"].split()
     if [w.label for w in words] != expected or any(not w.phones for w in words):
         raise RuntimeError("the aligned words do not match the transcript")
+    levels = levels_of(words, padded, rate)
     if request.get("refine", True):
-        refine_words(words, padded, rate)
+        refine_words(words, padded, rate, levels)
     offset = start / rate - PAD
     lo, hi = start / rate, end / rate
-    return [_absolute(word, offset, lo, hi) for word in words]
+    aligned = [_absolute(w, e, offset, lo, hi) for w, e in zip(words, entries, strict=True)]
+    return aligned, levels.difference
 
 
-def _absolute(word: Segment, offset: float, lo: float, hi: float) -> dict[str, Any]:
+def _as_heard(samples: array[int], rate: int) -> array[int]:
+    """``samples`` as the decoder gets them: padded with PAD s of low-level noise on each
+    side, digital silence filled."""
+    pad = _NOISE[: round(PAD * rate)]
+    return pad + _fill_digital_silence(samples) + pad
+
+
+def _absolute(word: Segment, entry: str, offset: float, lo: float, hi: float) -> dict[str, Any]:
+    """``word`` in seconds of the recording; "entry" is the dictionary entry it was aligned
+    with ("word(2)" for the second pronunciation), for speaker adaptation."""
+
     def clip(t: float) -> float:
         return round(min(max(t + offset, lo), hi), 4)
 
     return {
         "label": word.label,
+        "entry": entry,
         "start": clip(word.start),
         "end": clip(word.end),
         "phones": [[p.label, clip(p.start), clip(p.end)] for p in word.phones],

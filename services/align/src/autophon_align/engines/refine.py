@@ -78,15 +78,34 @@ class Energy:
         return [(start + i * HOP, self.db(start + i * HOP)) for i in range(count)]
 
 
-def refine_words(words: list[Segment], samples: array[int], rate: int) -> None:
-    """Refine the edges of ``words`` (sorted, non-overlapping, each with phones) in place."""
+@dataclass(frozen=True)
+class Levels:
+    """The pauses' noise floor (median) and the speech level (90th percentile), dBFS."""
+
+    noise: float
+    speech: float
+
+    @property
+    def difference(self) -> float:
+        return self.speech - self.noise
+
+
+def levels_of(words: list[Segment], samples: array[int], rate: int) -> Levels:
+    """The levels of the pauses between ``words`` (sorted) and of the words themselves."""
+    energy = Energy(samples, rate)
+    return Levels(*_levels_of(words, energy, len(samples) / rate))
+
+
+def refine_words(words: list[Segment], samples: array[int], rate: int, levels: Levels) -> None:
+    """Refine the edges of ``words`` (sorted, non-overlapping, each with phones) in place;
+    ``levels`` are ``levels_of`` them."""
     if not words or any(not word.phones for word in words):
+        return
+    if levels.difference < MIN_SNR_DB:
         return
     energy = Energy(samples, rate)
     duration = len(samples) / rate
-    noise, loud = _levels_of(words, energy, duration)
-    if loud - noise < MIN_SNR_DB:
-        return
+    noise, loud = levels.noise, levels.speech
     threshold = max(noise + ABOVE_NOISE_DB, loud - BELOW_SPEECH_DB)
     for word in words:
         _give_back_pauses(word, energy, threshold)
