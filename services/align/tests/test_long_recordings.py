@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from test_runner_support import InputFile, labelled, make_task, result_textgrids, sample
 
+from autophon_align.engines import pocketsphinx_worker
 from autophon_align.engines.base import EngineFailed, EngineResourceError
 from autophon_align.engines.chunks import Gap, gaps_between, plan_chunks
 from autophon_align.engines.process import run_tool, user_detail
 from autophon_align.runner import run_task
 from autophon_core.config import DEFAULT_LANGUAGES, LanguageConfig
 from autophon_core.taskfiles import ExitCode, RunResult
-from bench.speech import SENTENCES, connected, with_noise, write_wav
+from bench.speech import SENTENCES, boundary_errors, connected, with_noise, write_wav
 
 
 def english(**assets: str) -> LanguageConfig:
@@ -146,3 +147,58 @@ def test_a_silence_longer_than_the_word_pass_window(tmp_path: Path) -> None:
     # Every word on its own side of the silence and near its place; most of them close.
     assert max(errors) <= 0.5, errors
     assert sorted(errors)[len(errors) // 2] <= 0.02, errors
+
+
+# Eight sentences whose 33 s reading by espeak-ng's British voice has no path through the
+# whole-utterance grammar, even with wide beams ("Final result does not match the grammar").
+READING = (
+    "The committee reviewed several proposals before lunch and rejected most.",
+    "My brother Lorenzo usually drives his old truck to the market on Saturdays.",
+    "She found a tiny yellow bird sitting quietly beside her kitchen window.",
+    "After the storm, the villagers repaired their roofs and cleared the muddy roads.",
+    "Doctor Nakamura explained those results would take about three weeks.",
+    "We walked along the river until the sun disappeared behind the distant hills.",
+    "Each student must submit a written report describing the experiment in detail.",
+    "The old clock struck twelve as Margaret opened her letter.",
+)
+
+
+def test_an_utterance_without_a_path_whole_is_aligned_in_chunks(tmp_path: Path) -> None:
+    speech = connected(READING, "en")
+    recording = write_wav(speech, tmp_path / "reading.wav")
+    text = " ".join(w.label for w in speech.words)
+    task = make_task(tmp_path / "run", [InputFile(recording, "reading.wav", text)])
+    assert run_task(task.task_id, task.settings) == 0, RunResult.load(task.paths).error
+    aligned = labelled(result_textgrids(task)["reading.TextGrid"], "words")
+    errors = boundary_errors(speech.words, aligned)
+    assert sum(e <= 0.02 for e in errors) / len(errors) >= 0.85, errors
+    assert "aligning in chunks" in (task.paths.root / "engine.log").read_text()
+
+
+def test_windows_shrink_to_the_chunk_length_when_no_path_is_found(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tried: list[float] = []
+
+    def word_spans(self: object, utterance: object, window: float) -> list[tuple[float, float]]:
+        tried.append(window)
+        if window > 15:
+            raise pocketsphinx_worker._NoPath("no path through the words was found")
+        return [(i * 1.0, i + 0.5) for i in range(100)]
+
+    monkeypatch.setattr(pocketsphinx_worker._UtteranceAligner, "_word_spans", word_spans)
+    aligner = pocketsphinx_worker._UtteranceAligner(
+        pocketsphinx_worker._Decoders({}), FakeRecording(), {"max_chunk_seconds": 15}
+    )
+    chunks = aligner._plan({"start": 0.0, "end": 100.0, "text": "w " * 100}, [60.0, 15.0])
+    assert tried == [60.0, 15.0]
+    assert sum(c.last - c.first for c in chunks) == 100
+    assert "no path in windows of 60 s: trying smaller ones" in capsys.readouterr().out
+
+
+class FakeRecording:
+    def getframerate(self) -> int:
+        return 16000
+
+    def getnframes(self) -> int:
+        return 16000 * 100

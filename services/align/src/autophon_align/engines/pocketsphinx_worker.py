@@ -248,26 +248,26 @@ class _UtteranceAligner:
 
     def align(self, utterance: dict[str, Any]) -> _Outcome:
         """The aligned words, the error of a part that failed (None when none did) and the
-        median speech level of the parts."""
-        if utterance["end"] - utterance["start"] <= max(self.whole_up_to, self.max_chunk):
-            words, level = self._align_part(utterance)
-            return _Outcome(words, None, level)
-        words = utterance["text"].split()
+        median speech level of the parts.
+
+        An utterance short enough to align whole for which no path is found (the search
+        lost the grammar's end state, as it does on some 30 s readings) is aligned in chunks
+        instead, its word pass in windows of the chunk length."""
+        duration = utterance["end"] - utterance["start"]
         key = (utterance["start"], utterance["end"])
+        windows = [self.window, self.max_chunk] if self.window > self.max_chunk else [self.window]
+        if duration <= max(self.whole_up_to, self.max_chunk) and key not in self.plans:
+            try:
+                words, level = self._align_part(utterance)
+                return _Outcome(words, None, level)
+            except _NoPath:
+                if duration <= self.max_chunk:
+                    raise
+                print(f"no path through all {duration:.0f} s: aligning in chunks", flush=True)
+                windows = [self.max_chunk]
+        words = utterance["text"].split()
         if key not in self.plans:
-            started = time.monotonic()
-            spans = self._word_spans(utterance)
-            self.plans[key] = plan_chunks(
-                utterance["end"] - utterance["start"],
-                len(words),
-                gaps_between(spans),
-                self.max_chunk,
-            )
-            print(
-                f"word pass over {utterance['end'] - utterance['start']:.0f} s: "
-                f"{time.monotonic() - started:.1f} s, {len(self.plans[key])} chunks",
-                flush=True,
-            )
+            self.plans[key] = self._plan(utterance, windows)
         chunks = self.plans[key]
         aligned: list[dict[str, Any]] = []
         levels: list[float] = []
@@ -311,9 +311,33 @@ class _UtteranceAligner:
                 raise
         raise AssertionError("unreachable")
 
-    def _word_spans(self, utterance: dict[str, Any]) -> list[tuple[float, float]]:
+    def _plan(self, utterance: dict[str, Any], windows: list[float]) -> list[Chunk]:
+        """The chunks of a long utterance, from a word pass in windows of the first length
+        in ``windows`` that finds a path."""
+        duration = utterance["end"] - utterance["start"]
+        for number, window in enumerate(windows, start=1):
+            started = time.monotonic()
+            try:
+                spans = self._word_spans(utterance, window)
+            except _NoPath:
+                if number == len(windows):
+                    raise
+                print(f"no path in windows of {window:g} s: trying smaller ones", flush=True)
+                continue
+            chunks = plan_chunks(duration, len(spans), gaps_between(spans), self.max_chunk)
+            print(
+                f"word pass over {duration:.0f} s: {time.monotonic() - started:.1f} s, "
+                f"{len(chunks)} chunks",
+                flush=True,
+            )
+            return chunks
+        raise AssertionError("unreachable")
+
+    def _word_spans(
+        self, utterance: dict[str, Any], window_seconds: float
+    ) -> list[tuple[float, float]]:
         """(start, end) of each word (s from the utterance's start), from a word pass in
-        windows of ``WORD_WINDOW_SECONDS``.
+        windows of ``window_seconds``.
 
         One grammar over a whole long utterance costs time with the square of its length (the
         FSG search visits every grammar state at every frame's end). So each window gets the
@@ -327,7 +351,7 @@ class _UtteranceAligner:
         duration = (end - start) / self.rate
         per_second = len(words) / duration
         spans: list[tuple[float, float]] = []
-        offset, first, window = 0.0, 0, self.window
+        offset, first, window = 0.0, 0, window_seconds
         while first < len(words):
             window_end = min(duration, offset + window)
             final = window_end >= duration
@@ -355,7 +379,7 @@ class _UtteranceAligner:
             spans += [(s + offset, e + offset) for s, e in found[:kept]]
             first += kept
             offset += cut
-            window = self.window
+            window = window_seconds
         return spans
 
     def _window_pass(
