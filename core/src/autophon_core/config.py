@@ -195,9 +195,9 @@ DEFAULT_LANGUAGES = [
         )
         # Shares measured by cli/tests/test_languages_pipeline.py's recordings.
         for code, name, voice, share in (
-            ("dan", "Danish", "da", "84%"),
-            ("nob", "Norwegian Bokmål", "nb", "92%"),
-            ("swe", "Swedish", "sv", "80%"),
+            ("dan", "Danish", "da", "90%"),
+            ("nob", "Norwegian Bokmål", "nb", "98%"),
+            ("swe", "Swedish", "sv", "92%"),
         )
     ],
 ]
