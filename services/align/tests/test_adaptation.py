@@ -4,6 +4,7 @@ prepares, and the worker's second pass, which never loses what the first one ali
 from __future__ import annotations
 
 import struct
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,24 @@ def test_noisy_or_short_speech_is_not_adapted(
     short = connected(SENTENCES[:1], "en-us")
     pocketsphinx_worker.align_request(request_for(short, tmp_path / "short"))
     assert "s of aligned speech, 10 s needed)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage", ["no weights", "truncated weights"])
+def test_an_unusual_model_folder_is_unavailable_not_a_crash(tmp_path: Path, damage: str) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    for item in MODEL.iterdir():
+        if item.name != "sendump":
+            (model / item.name).symlink_to(item)
+    if damage == "truncated weights":
+        (model / "sendump").write_bytes((MODEL / "sendump").read_bytes()[:5000])
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    adapter = adaptation.SpeakerAdapter(
+        model, tmp_path / "task.dict", scratch, adaptation.find_tools()
+    )
+    recording = write_wav(connected(SENTENCES[:1], "en-us"), tmp_path / "one.wav")
+    with wave.open(str(recording), "rb") as audio, pytest.raises(AdaptationUnavailable) as raised:
+        adapter.transform("s", audio, [Stretch(0.0, 1.0, ("the",))], lambda samples: samples)
+    expected = "neither mixture_weights nor sendump" if damage == "no weights" else "truncated"
+    assert expected in str(raised.value)

@@ -31,7 +31,7 @@ import struct
 import subprocess
 import wave
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,21 +109,20 @@ def stretches(words: Sequence[dict[str, Any]], lo: float, hi: float) -> list[Str
     with its dictionary "entry"), widened into the pauses around them within [lo, hi]."""
     groups: list[list[dict[str, Any]]] = []
     for word in words:
-        if groups and (
-            word["start"] - groups[-1][-1]["end"] >= MIN_PAUSE
+        if (
+            not groups
+            or word["start"] - groups[-1][-1]["end"] >= MIN_PAUSE
             or word["end"] - groups[-1][0]["start"] > MAX_STRETCH
         ):
             groups.append([word])
-        elif groups:
-            groups[-1].append(word)
         else:
-            groups.append([word])
+            groups[-1].append(word)
     made = []
     for number, group in enumerate(groups):
-        before = group[0]["start"] - (groups[number - 1][-1]["end"] if number else lo)
-        after = (groups[number + 1][0]["start"] if number + 1 < len(groups) else hi) - group[-1][
-            "end"
-        ]
+        previous_end = groups[number - 1][-1]["end"] if number else lo
+        next_start = groups[number + 1][0]["start"] if number + 1 < len(groups) else hi
+        before = group[0]["start"] - previous_end
+        after = next_start - group[-1]["end"]
         made.append(
             Stretch(
                 max(lo, group[0]["start"] - min(PAUSE_CONTEXT, before / 2)),
@@ -161,10 +160,27 @@ class SpeakerAdapter:
         self._model: Path | None = None
 
     def transform(
-        self, name: str, recording: wave.Wave_read, chosen: Sequence[Stretch], fill: Any
+        self,
+        name: str,
+        recording: wave.Wave_read,
+        chosen: Sequence[Stretch],
+        fill: Callable[[array[int]], array[int]],
     ) -> Path:
         """The MLLR transform (a file) for the speech in ``chosen``; ``fill`` prepares each
-        stretch's samples as the aligner hears them (padding, digital silence filled)."""
+        stretch's samples as the aligner hears them (padding, digital silence filled).
+        Whatever goes wrong (an unusual model folder included) is AdaptationUnavailable."""
+        try:
+            return self._transform(name, recording, chosen, fill)
+        except (OSError, ValueError, KeyError, IndexError, struct.error, wave.Error) as exc:
+            raise AdaptationUnavailable(f"{type(exc).__name__}: {exc}") from None
+
+    def _transform(
+        self,
+        name: str,
+        recording: wave.Wave_read,
+        chosen: Sequence[Stretch],
+        fill: Callable[[array[int]], array[int]],
+    ) -> Path:
         model = self._prepared_model()
         work = self.folder / name
         work.mkdir()
@@ -334,6 +350,8 @@ def read_sendump(path: Path) -> tuple[tuple[int, int, int], array[float]]:
         pos += 8
     else:
         raise AdaptationUnavailable("clustered sendump files are not supported")
+    if len(raw) < pos + streams * densities * senones:
+        raise AdaptationUnavailable(f"{path.name} is truncated")
     table = [1.0001 ** -(value << shift) for value in range(256)]
     weights = array("f", bytes(4 * senones * streams * densities))
     # Stored stream by stream, density by density, one byte per senone.

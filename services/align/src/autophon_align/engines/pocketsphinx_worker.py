@@ -5,8 +5,10 @@ Runs in a child process (see engines/pocketsphinx.py) so that the runner can bou
 and kill it, and so that the decoder's C-level logging and memory stay out of the runner.
 Each utterance is cut out of the recording, padded with a little low-level noise, aligned in
 two passes (words, then phones) with the grammar built by ``set_align_text``, and its word
-edges next to pauses refined (engines/refine.py). An utterance longer than
-``chunks.WHOLE_UP_TO_SECONDS`` first gets a word pass over all of it, read in blocks, and is cut
+edges next to pauses refined (engines/refine.py). Then the model is adapted to each speaker
+with enough clean speech (engines/adaptation.py) and that speaker's utterances are aligned
+again with it. An utterance longer than ``chunks.WHOLE_UP_TO_SECONDS`` (or one with no path
+through its whole grammar) first gets a word pass over all of it, read in blocks, and is cut
 at its pauses into chunks that are aligned one by one (engines/chunks.py): memory stays flat
 whatever the length. Failures are per utterance (or chunk): one that cannot be aligned is
 reported and the others go on.
@@ -135,6 +137,7 @@ def _adapt_speakers(
     except adaptation.AdaptationUnavailable as exc:
         print(f"speaker adaptation skipped: {exc}", flush=True)
         return
+    first.decoders.release()  # the first pass is done: only adapted decoders from here
     utterances = request["utterances"]
     speakers: dict[str, list[int]] = {}
     for index, utterance in enumerate(utterances):
@@ -146,22 +149,9 @@ def _adapt_speakers(
         for number, (speaker, indices) in enumerate(speakers.items()):
             name = f"speaker {speaker}" if speaker else "the speaker"
             aligned = [i for i in indices if outcomes[i].words]
-            speech = sum(w["end"] - w["start"] for i in aligned for w in outcomes[i].words)
-            levels = sorted(outcomes[i].level_db or 0.0 for i in aligned)
-            if speech < adaptation.MIN_SECONDS:
-                print(
-                    f"{name}: not adapted ({speech:.1f} s of aligned speech, "
-                    f"{adaptation.MIN_SECONDS:g} s needed)",
-                    flush=True,
-                )
-                continue
-            level = levels[len(levels) // 2]
-            if level < adaptation.MIN_LEVEL_DB:
-                print(
-                    f"{name}: not adapted (speech {level:.0f} dB above the pauses, "
-                    f"{adaptation.MIN_LEVEL_DB:g} dB needed)",
-                    flush=True,
-                )
+            refusal = _not_adaptable([outcomes[i] for i in aligned])
+            if refusal:
+                print(f"{name}: not adapted ({refusal})", flush=True)
                 continue
             chosen = adaptation.spread(
                 [
@@ -197,6 +187,18 @@ def _adapt_speakers(
                     outcomes[i] = second
 
 
+def _not_adaptable(aligned: list[_Outcome]) -> str | None:
+    """Why a speaker with these aligned utterances is not adapted (None: it is)."""
+    speech = sum(w["end"] - w["start"] for outcome in aligned for w in outcome.words)
+    if speech < adaptation.MIN_SECONDS:
+        return f"{speech:.1f} s of aligned speech, {adaptation.MIN_SECONDS:g} s needed"
+    levels = sorted(outcome.level_db or 0.0 for outcome in aligned)
+    level = levels[len(levels) // 2]
+    if level < adaptation.MIN_LEVEL_DB:
+        return f"speech {level:.0f} dB above the pauses, {adaptation.MIN_LEVEL_DB:g} dB needed"
+    return None
+
+
 class _Decoders:
     """A decoder with the default beams and one with wide beams (made when first needed).
 
@@ -217,6 +219,10 @@ class _Decoders:
 
     def discard(self, wide: bool) -> None:
         self._made.pop(wide, None)
+
+    def release(self) -> None:
+        """Free every decoder (each holds the model: tens of MiB)."""
+        self._made.clear()
 
 
 def _widened(options: dict[str, Any]) -> dict[str, Any]:
