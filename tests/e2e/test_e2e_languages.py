@@ -1,5 +1,6 @@
-"""A cross-language upload on the cluster: Danish (espeak-ng's pronunciations, the English
-model), its IPA TextGrid and the viewer's summary, through the API's Service."""
+"""Languages on the cluster: a cross-language upload (Danish: espeak-ng's pronunciations, the
+English model), its IPA TextGrid and the viewer's summary, through the API's Service; and an
+English reading long enough for the built-in engine's speaker adaptation."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from praatio import textgrid
 
 from bench.speech import record
 
-from .e2e_support import Timings
-from .test_e2e_alignment import follow_events
+from .e2e_support import Kube, Timings
+from .test_e2e_alignment import _log_lines, follow_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -62,3 +63,34 @@ def test_danish_upload_gets_an_ipa_textgrid_and_a_view(
     assert [e[2] for e in summary["tiers"][0]["intervals"] if e[2]] == words
     assert summary["waveform"]["peaks"] and summary["waveform"]["columns_per_second"] > 0
     assert base64.b64decode(summary["spectrogram"]["png"]).startswith(b"\x89PNG")
+
+
+# Four sentences (about 15 s) all in CMUdict: enough speech for the speaker adaptation.
+READING = (
+    "The committee reviewed several proposals before lunch and rejected most. "
+    "My brother usually drives his old truck to the market on Saturdays. "
+    "We walked along the river until the sun disappeared behind the distant hills. "
+    "Each student must submit a written report describing the experiment in detail."
+)
+
+
+def test_a_longer_reading_is_aligned_with_an_adapted_model(
+    api: httpx.Client, kube: Kube, timings: Timings, tmp_path: Path
+) -> None:
+    """The aligner image's SphinxTrain tools run in the Job: its log (``kubectl logs``)
+    says the speaker was adapted."""
+    record(READING, "en-us", tmp_path / "reading.wav")
+    files = [
+        ("files", ("reading.wav", (tmp_path / "reading.wav").read_bytes(), "audio/wav")),
+        ("files", ("reading.txt", READING.encode(), "text/plain")),
+    ]
+    started = time.monotonic()
+    response = api.post("/api/v1/tasks", files=files, data={"language": "eng"})
+    assert response.status_code == 202, response.text
+    task_id = response.json()["id"]
+    statuses = follow_events(api, task_id)
+    timings.record("English reading (15 s, adapted): POST to completed", time.monotonic() - started)
+    assert statuses[-1] == "completed", api.get(f"/api/v1/tasks/{task_id}").json()
+    lines = _log_lines(kube, f"autophon.io/task-id={task_id}", container="runner")
+    details = [line.get("detail", "") for line in lines if line["event"] == "speaker adaptation"]
+    assert len(details) == 1 and details[0].startswith("the speaker: adapted (MLLR)"), lines

@@ -3,6 +3,7 @@ prepares, and the worker's second pass, which never loses what the first one ali
 
 from __future__ import annotations
 
+import logging
 import struct
 import wave
 from pathlib import Path
@@ -15,6 +16,7 @@ from autophon_align.engines.adaptation import AdaptationUnavailable, Stretch
 from autophon_align.engines.pocketsphinx import _write_dictionary
 from autophon_core.config import DEFAULT_LANGUAGES
 from autophon_core.lexicon import language_lexicon, normalise_words, pocketsphinx_model_dir
+from bench.accuracy import Material, align
 from bench.speech import Speech, connected, with_noise, write_wav
 
 # Sentences whose words are all in CMUdict (no espeak-ng guesses needed).
@@ -118,9 +120,11 @@ def test_the_speaker_is_aligned_again_with_an_adapted_model(
 ) -> None:
     unadapted = pocketsphinx_worker.align_request(request_for(speech, tmp_path / "off", False))
     assert "adapted" not in capsys.readouterr().out
-    adapted = pocketsphinx_worker.align_request(request_for(speech, tmp_path / "on"))
+    notes: list[str] = []
+    adapted = pocketsphinx_worker.align_request(request_for(speech, tmp_path / "on"), notes)
     out = capsys.readouterr().out
-    assert "speaker A: adapted (MLLR) on" in out
+    assert len(notes) == 1 and notes[0].startswith("speaker A: adapted (MLLR) on")
+    assert notes[0] in out
     assert out.count("utterance 1/1:") == 2  # aligned twice
     assert len(spans(adapted)) == len(spans(unadapted)) == len(speech.words)
     assert spans(adapted) != spans(unadapted)
@@ -187,3 +191,15 @@ def test_an_unusual_model_folder_is_unavailable_not_a_crash(tmp_path: Path, dama
         adapter.transform("s", audio, [Stretch(0.0, 1.0, ("the",))], lambda samples: samples)
     expected = "neither mixture_weights nor sendump" if damage == "no weights" else "truncated"
     assert expected in str(raised.value)
+
+
+@pytest.mark.slow
+def test_the_jobs_log_says_what_adaptation_did(
+    speech: Speech, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="autophon.engine.pocketsphinx"):
+        align(Material("reading", speech), tmp_path)
+    details = [
+        getattr(r, "detail", "") for r in caplog.records if r.getMessage() == "speaker adaptation"
+    ]
+    assert len(details) == 1 and details[0].startswith("the speaker: adapted (MLLR) on"), details

@@ -17,6 +17,7 @@ aligned one by one; engines/chunks.py),
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Collection, Sequence
 from importlib import metadata
@@ -48,6 +49,7 @@ from autophon_core.languages import phone_set
 from autophon_core.lexicon import Lexicon, language_lexicon, pocketsphinx_model_dir
 
 WORKER_MODULE = "autophon_align.engines.pocketsphinx_worker"
+LOG = logging.getLogger("autophon.engine.pocketsphinx")
 # The longest recording taken. A Job's memory grows by about 25 MiB per hour of audio (130 MiB
 # for 60 minutes; README, Performance) and its time by ~0.07 s per second: four hours need
 # ~200 MiB and ~17 minutes, well inside the Job's limits, and are a 460 MB WAV.
@@ -156,6 +158,8 @@ class PocketsphinxEngine:
             result = json.loads(result_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise EngineFailed("pocketsphinx left no readable result.") from exc
+        for note in result.get("adaptation", []):
+            LOG.info("speaker adaptation", extra={"detail": note, "audio": audio.name})
         words: list[AlignedWord] = []
         for utterance, outcome in zip(utterances, result["utterances"], strict=True):
             for word in outcome["words"]:

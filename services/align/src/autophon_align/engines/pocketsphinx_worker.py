@@ -67,12 +67,18 @@ _NOISE = array("h", (_RANDOM.randint(-NOISE_AMPLITUDE, NOISE_AMPLITUDE) for _ in
 
 def main(argv: list[str]) -> int:
     request = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
-    result = {"utterances": align_request(request)}
+    adaptation_notes: list[str] = []
+    result = {
+        "utterances": align_request(request, adaptation_notes),
+        "adaptation": adaptation_notes,
+    }
     Path(argv[2]).write_text(json.dumps(result), encoding="utf-8")
     return 0
 
 
-def align_request(request: dict[str, Any]) -> list[dict[str, Any]]:
+def align_request(request: dict[str, Any], notes: list[str] | None = None) -> list[dict[str, Any]]:
+    """Each utterance's aligned words and error; ``notes`` gets one line per speaker on
+    what the speaker adaptation did (also printed)."""
     options = {
         "hmm": request["hmm"],
         "dict": request["dict"],
@@ -91,7 +97,7 @@ def align_request(request: dict[str, Any]) -> list[dict[str, Any]]:
             for number, utterance in enumerate(request["utterances"], start=1)
         ]
         if request.get("adapt", True):
-            _adapt_speakers(request, options, aligner, outcomes)
+            _adapt_speakers(request, options, aligner, outcomes, [] if notes is None else notes)
     return [{"words": o.words, "error": o.error} for o in outcomes]
 
 
@@ -129,13 +135,19 @@ def _adapt_speakers(
     options: dict[str, Any],
     first: _UtteranceAligner,
     outcomes: list[_Outcome],
+    notes: list[str],
 ) -> None:
     """Align each speaker's utterances again with a model adapted to that speaker
     (engines/adaptation.py), where there is enough clean speech; in place."""
+
+    def note(line: str) -> None:
+        notes.append(line)
+        print(line, flush=True)
+
     try:
         tools = adaptation.find_tools()
     except adaptation.AdaptationUnavailable as exc:
-        print(f"speaker adaptation skipped: {exc}", flush=True)
+        note(f"speaker adaptation skipped: {exc}")
         return
     first.decoders.release()  # the first pass is done: only adapted decoders from here
     utterances = request["utterances"]
@@ -151,7 +163,7 @@ def _adapt_speakers(
             aligned = [i for i in indices if outcomes[i].words]
             refusal = _not_adaptable([outcomes[i] for i in aligned])
             if refusal:
-                print(f"{name}: not adapted ({refusal})", flush=True)
+                note(f"{name}: not adapted ({refusal})")
                 continue
             chosen = adaptation.spread(
                 [
@@ -168,12 +180,11 @@ def _adapt_speakers(
                     f"speaker{number}", first.recording, chosen, partial(_as_heard, rate=first.rate)
                 )
             except adaptation.AdaptationUnavailable as exc:
-                print(f"{name}: not adapted: {exc}", flush=True)
+                note(f"{name}: not adapted: {exc}")
                 continue
-            print(
+            note(
                 f"{name}: adapted (MLLR) on {sum(s.seconds for s in chosen):.0f} s of speech "
-                f"in {time.monotonic() - started:.1f} s; aligning again",
-                flush=True,
+                f"in {time.monotonic() - started:.1f} s; aligning again"
             )
             again = _UtteranceAligner(
                 _Decoders({**options, "mllr": str(transform)}),
