@@ -31,7 +31,8 @@ import struct
 import subprocess
 import wave
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,68 +170,41 @@ class SpeakerAdapter:
         """The MLLR transform (a file) for the speech in ``chosen``; ``fill`` prepares each
         stretch's samples as the aligner hears them (padding, digital silence filled).
         Whatever goes wrong (an unusual model folder included) is AdaptationUnavailable."""
-        try:
-            return self._transform(name, recording, chosen, fill)
-        except (OSError, ValueError, KeyError, IndexError, struct.error, wave.Error) as exc:
-            raise AdaptationUnavailable(f"{type(exc).__name__}: {exc}") from None
-
-    def _transform(
-        self,
-        name: str,
-        recording: wave.Wave_read,
-        chosen: Sequence[Stretch],
-        fill: Callable[[array[int]], array[int]],
-    ) -> Path:
-        model = self._prepared_model()
-        work = self.folder / name
-        work.mkdir()
-        rate = recording.getframerate()
-        ids = []
-        for number, stretch in enumerate(chosen):
-            recording.setpos(round(stretch.start * rate))
-            samples = array("h", recording.readframes(round(stretch.seconds * rate)))
-            with wave.open(str(work / f"s{number}.wav"), "wb") as out:
-                out.setnchannels(1)
-                out.setsampwidth(2)
-                out.setframerate(rate)
-                out.writeframes(fill(samples).tobytes())
-            ids.append(f"s{number}")
-        (work / "ctl").write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
-        (work / "lsn").write_text(
-            "".join(
-                f"<s> {' '.join(s.entries)} </s> ({i})\n" for i, s in zip(ids, chosen, strict=True)
-            ),
-            encoding="utf-8",
-        )
-        features = _feature_params(self.model_dir)
-        self._run(
-            self.tools.sphinx_fe,
-            "-argfile", str(self.model_dir / "feat.params"),
-            "-samprate", str(rate),
-            "-c", str(work / "ctl"), "-di", str(work), "-do", str(work),
-            "-ei", "wav", "-eo", "mfc", "-mswav", "yes",
-        )  # fmt: skip
-        self._run(
-            self.tools.bw,
-            "-hmmdir", str(model), "-moddeffn", str(model / "mdef.txt"),
-            "-ts2cbfn", _codebook_mapping(model),
-            "-feat", features.get("feat", "1s_c_d_dd"),
-            *(["-svspec", features["svspec"]] if "svspec" in features else []),
-            "-cmn", features.get("cmn", "batch"), "-agc", features.get("agc", "none"),
-            "-varnorm", features.get("varnorm", "no"),
-            "-dictfn", str(self.dictionary), "-fdictfn", str(self.model_dir / "noisedict"),
-            "-ctlfn", str(work / "ctl"), "-lsnfn", str(work / "lsn"),
-            "-cepdir", str(work), "-accumdir", str(work),
-        )  # fmt: skip
-        target = work / "mllr_matrix"
-        self._run(
-            self.tools.mllr_solve,
-            "-meanfn", str(model / "means"), "-varfn", str(model / "variances"),
-            "-outmllrfn", str(target), "-accumdir", str(work),
-        )  # fmt: skip
-        if not target.exists():
-            raise AdaptationUnavailable("mllr_solve wrote no transform")
-        return target
+        with _unavailable_on_error():
+            model = self._prepared_model()
+            work = self.folder / name
+            work.mkdir()
+            rate = recording.getframerate()
+            _write_inputs(work, recording, chosen, fill)
+            features = _feature_params(self.model_dir)
+            self._run(
+                self.tools.sphinx_fe,
+                "-argfile", str(self.model_dir / "feat.params"),
+                "-samprate", str(rate),
+                "-c", str(work / "ctl"), "-di", str(work), "-do", str(work),
+                "-ei", "wav", "-eo", "mfc", "-mswav", "yes",
+            )  # fmt: skip
+            self._run(
+                self.tools.bw,
+                "-hmmdir", str(model), "-moddeffn", str(model / "mdef.txt"),
+                "-ts2cbfn", _codebook_mapping(model),
+                "-feat", features.get("feat", "1s_c_d_dd"),
+                *(["-svspec", features["svspec"]] if "svspec" in features else []),
+                "-cmn", features.get("cmn", "batch"), "-agc", features.get("agc", "none"),
+                "-varnorm", features.get("varnorm", "no"),
+                "-dictfn", str(self.dictionary), "-fdictfn", str(self.model_dir / "noisedict"),
+                "-ctlfn", str(work / "ctl"), "-lsnfn", str(work / "lsn"),
+                "-cepdir", str(work), "-accumdir", str(work),
+            )  # fmt: skip
+            target = work / "mllr_matrix"
+            self._run(
+                self.tools.mllr_solve,
+                "-meanfn", str(model / "means"), "-varfn", str(model / "variances"),
+                "-outmllrfn", str(target), "-accumdir", str(work),
+            )  # fmt: skip
+            if not target.exists():
+                raise AdaptationUnavailable("mllr_solve wrote no transform")
+            return target
 
     def _prepared_model(self) -> Path:
         """The model as ``bw`` reads it: text model definition, plain mixture weights."""
@@ -271,6 +245,37 @@ class SpeakerAdapter:
         raise AdaptationUnavailable(
             f"{Path(command[0]).name} failed (exit code {done.returncode}){last}"
         )
+
+
+def _write_inputs(
+    work: Path,
+    recording: wave.Wave_read,
+    chosen: Sequence[Stretch],
+    fill: Callable[[array[int]], array[int]],
+) -> None:
+    """Each stretch as a WAV file, the control file naming them, and their transcripts."""
+    rate = recording.getframerate()
+    ids = [f"s{number}" for number in range(len(chosen))]
+    for utterance, stretch in zip(ids, chosen, strict=True):
+        recording.setpos(round(stretch.start * rate))
+        samples = array("h", recording.readframes(round(stretch.seconds * rate)))
+        with wave.open(str(work / f"{utterance}.wav"), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(fill(samples).tobytes())
+    (work / "ctl").write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+    lines = [f"<s> {' '.join(s.entries)} </s> ({i})\n" for i, s in zip(ids, chosen, strict=True)]
+    (work / "lsn").write_text("".join(lines), encoding="utf-8")
+
+
+@contextmanager
+def _unavailable_on_error() -> Iterator[None]:
+    """Errors of files and formats (an unusual model folder, say) as AdaptationUnavailable."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError, IndexError, struct.error, wave.Error) as exc:
+        raise AdaptationUnavailable(f"{type(exc).__name__}: {exc}") from None
 
 
 def _feature_params(model_dir: Path) -> dict[str, str]:
