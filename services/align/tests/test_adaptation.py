@@ -13,6 +13,7 @@ import pytest
 
 from autophon_align.engines import adaptation, pocketsphinx_worker
 from autophon_align.engines.adaptation import AdaptationUnavailable, Stretch
+from autophon_align.engines.chunks import Chunk
 from autophon_align.engines.pocketsphinx import _write_dictionary
 from autophon_core.config import DEFAULT_LANGUAGES
 from autophon_core.lexicon import language_lexicon, normalise_words, pocketsphinx_model_dir
@@ -153,7 +154,7 @@ def test_without_adaptation_the_first_alignment_stays(
         monkeypatch.setattr(
             adaptation, "find_tools", lambda: adaptation.Tools(**{**vars(tools), "bw": "false"})
         )
-        expected = "speaker A: not adapted: false failed (exit code 1"
+        expected = "speaker A: not adapted (false failed (exit code 1)"
     capsys.readouterr()
     result = pocketsphinx_worker.align_request(request_for(speech, tmp_path / "on"))
     assert expected in capsys.readouterr().out
@@ -203,3 +204,56 @@ def test_the_jobs_log_says_what_adaptation_did(
         getattr(r, "detail", "") for r in caplog.records if r.getMessage() == "speaker adaptation"
     ]
     assert len(details) == 1 and details[0].startswith("the speaker: adapted (MLLR) on"), details
+
+
+def test_the_first_pass_samples_long_utterances_only_when_adapting() -> None:
+    aligner = pocketsphinx_worker._UtteranceAligner(
+        pocketsphinx_worker._Decoders({}), FakeRecording(3600), {}
+    )
+    utterances = [
+        {"start": 0.0, "end": 20.0, "speaker": "A"},  # short: always whole
+        {"start": 20.0, "end": 1220.0, "speaker": "A"},  # 20 min
+        {"start": 1220.0, "end": 3620.0, "speaker": "A"},  # 40 min
+        {"start": 0.0, "end": 240.0, "speaker": "B"},  # 4 min
+    ]
+    shares = pocketsphinx_worker._first_pass_shares(aligner, utterances)
+    per_speaker = adaptation.MAX_SECONDS
+    assert shares == pytest.approx([1.0, per_speaker / 3600, per_speaker / 3600, 0.5])
+    chunks = [Chunk(i * 10.0, i * 10.0 + 10.0, i, i + 1) for i in range(360)]
+    sampled = pocketsphinx_worker._sample(chunks, per_speaker / 3600)
+    assert len(sampled) == pytest.approx(per_speaker / 10, abs=1)
+    assert sampled[0].start < 300 and sampled[-1].start > 3300  # from all over
+    assert pocketsphinx_worker._sample(chunks, 1.0) == chunks
+
+
+class FakeRecording:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def getframerate(self) -> int:
+        return 16000
+
+    def getnframes(self) -> int:
+        return round(16000 * self.seconds)
+
+
+@pytest.mark.slow
+def test_a_sampled_first_pass_is_completed_when_the_speaker_is_not_adapted(
+    speech: Speech,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Chunks of at most 5 s, and a first pass of 5 s per speaker: a sample of the chunks.
+    monkeypatch.setattr(adaptation, "MAX_SECONDS", 5.0)
+    chunked = {"whole_up_to_seconds": 5, "max_chunk_seconds": 5, "word_window_seconds": 10}
+    noisy = with_noise(speech, 10, seed=10)
+    unadapted = pocketsphinx_worker.align_request(
+        {**request_for(noisy, tmp_path / "off", False), **chunked}
+    )
+    capsys.readouterr()
+    result = pocketsphinx_worker.align_request({**request_for(noisy, tmp_path / "on"), **chunked})
+    out = capsys.readouterr().out
+    assert "(a sample of its chunks, for the adaptation)" in out
+    assert "speaker A: not adapted (" in out  # too little speech in the sample, and noisy
+    assert result == unadapted and len(spans(result)) == len(speech.words)

@@ -41,7 +41,7 @@ from typing import Any
 MIN_SECONDS = 10.0
 # At most this much speech (s) per speaker goes into the statistics (spread over the
 # recording): a single transform gains little from more, and ``bw``'s time grows with it.
-MAX_SECONDS = 300.0
+MAX_SECONDS = 120.0
 # Speech level over the pauses' noise floor (dB, engines/refine.py's measure) below which a
 # speaker is not adapted.
 MIN_LEVEL_DB = 20.0

@@ -90,32 +90,42 @@ def align_request(request: dict[str, Any], notes: list[str] | None = None) -> li
         "logfn": request["log"],
         **request.get("options", {}),
     }
+    notes = [] if notes is None else notes
+    utterances = request["utterances"]
+    tools = _adaptation_tools(request, notes)
     with wave.open(request["audio"], "rb") as recording:
-        aligner = _UtteranceAligner(_Decoders(options), recording, request)
+        first = _UtteranceAligner(_Decoders(options), recording, request)
+        shares = _first_pass_shares(first, utterances) if tools else [1.0] * len(utterances)
         outcomes = [
-            _align_logged(aligner, utterance, number, len(request["utterances"]))
-            for number, utterance in enumerate(request["utterances"], start=1)
+            _align_logged(first, utterance, number, len(utterances), share)
+            for number, (utterance, share) in enumerate(zip(utterances, shares, strict=True), 1)
         ]
-        if request.get("adapt", True):
-            _adapt_speakers(request, options, aligner, outcomes, [] if notes is None else notes)
+        if tools is not None:
+            _adapt_speakers(request, options, first, outcomes, tools, notes)
     return [{"words": o.words, "error": o.error} for o in outcomes]
 
 
 @dataclass
 class _Outcome:
-    """One utterance's aligned words (absolute times), the error of what failed, and its
-    speech level over its pauses (dB; None when nothing aligned)."""
+    """One utterance's aligned words (absolute times), the error of what failed, its speech
+    level over its pauses (dB; None when nothing aligned), and whether only some of its chunks
+    were aligned (a first pass that only feeds the adaptation)."""
 
     words: list[dict[str, Any]]
     error: str | None
     level_db: float | None = None
+    partial: bool = False
 
 
 def _align_logged(
-    aligner: _UtteranceAligner, utterance: dict[str, Any], number: int, count: int
+    aligner: _UtteranceAligner,
+    utterance: dict[str, Any],
+    number: int,
+    count: int,
+    share: float = 1.0,
 ) -> _Outcome:
     try:
-        outcome = aligner.align(utterance)
+        outcome = aligner.align(utterance, share)
     except (RuntimeError, ValueError) as exc:
         outcome = _Outcome([], str(exc))
     if outcome.error and len(outcome.error) > MAX_ERROR:  # pocketsphinx quotes the whole text
@@ -126,8 +136,43 @@ def _align_logged(
     done = f"{len(outcome.words)} words" + (
         f" (some parts failed: {outcome.error})" if outcome.error else ""
     )
-    print(f"utterance {number}/{count}: {done}", flush=True)
+    sampled = " (a sample of its chunks, for the adaptation)" if outcome.partial else ""
+    print(f"utterance {number}/{count}: {done}{sampled}", flush=True)
     return outcome
+
+
+def _adaptation_tools(request: dict[str, Any], notes: list[str]) -> adaptation.Tools | None:
+    """The adaptation's tools, or None when it is off or they are missing (noted)."""
+    if not request.get("adapt", True):
+        return None
+    try:
+        return adaptation.find_tools()
+    except adaptation.AdaptationUnavailable as exc:
+        _note(notes, f"speaker adaptation skipped: {exc}")
+        return None
+
+
+def _note(notes: list[str], line: str) -> None:
+    notes.append(line)
+    print(line, flush=True)
+
+
+def _first_pass_shares(aligner: _UtteranceAligner, utterances: list[dict[str, Any]]) -> list[float]:
+    """The share of each utterance's chunks the first pass aligns: all of a short one; of a
+    speaker's long ones, enough for ``adaptation.MAX_SECONDS`` (the second pass aligns them
+    all, so a 60-minute reading is not aligned twice)."""
+    long_seconds: dict[str, float] = {}
+    for utterance in utterances:
+        if aligner.is_long(utterance):
+            speaker = utterance.get("speaker", "")
+            seconds = utterance["end"] - utterance["start"]
+            long_seconds[speaker] = long_seconds.get(speaker, 0.0) + seconds
+    return [
+        min(1.0, adaptation.MAX_SECONDS / long_seconds[u.get("speaker", "")])
+        if aligner.is_long(u)
+        else 1.0
+        for u in utterances
+    ]
 
 
 def _adapt_speakers(
@@ -135,21 +180,13 @@ def _adapt_speakers(
     options: dict[str, Any],
     first: _UtteranceAligner,
     outcomes: list[_Outcome],
+    tools: adaptation.Tools,
     notes: list[str],
 ) -> None:
     """Align each speaker's utterances again with a model adapted to that speaker
-    (engines/adaptation.py), where there is enough clean speech; in place."""
-
-    def note(line: str) -> None:
-        notes.append(line)
-        print(line, flush=True)
-
-    try:
-        tools = adaptation.find_tools()
-    except adaptation.AdaptationUnavailable as exc:
-        note(f"speaker adaptation skipped: {exc}")
-        return
-    first.decoders.release()  # the first pass is done: only adapted decoders from here
+    (engines/adaptation.py), where there is enough clean speech; the others' sampled
+    utterances in full without. In place."""
+    first.decoders.release()  # the first pass is done: adapted decoders from here
     utterances = request["utterances"]
     speakers: dict[str, list[int]] = {}
     for index, utterance in enumerate(utterances):
@@ -160,42 +197,65 @@ def _adapt_speakers(
         )
         for number, (speaker, indices) in enumerate(speakers.items()):
             name = f"speaker {speaker}" if speaker else "the speaker"
-            aligned = [i for i in indices if outcomes[i].words]
-            refusal = _not_adaptable([outcomes[i] for i in aligned])
-            if refusal:
-                note(f"{name}: not adapted ({refusal})")
-                continue
-            chosen = adaptation.spread(
-                [
-                    stretch
-                    for i in aligned
-                    for stretch in adaptation.stretches(
-                        outcomes[i].words, utterances[i]["start"], utterances[i]["end"]
-                    )
-                ]
-            )
-            started = time.monotonic()
             try:
-                transform = adapter.transform(
-                    f"speaker{number}", first.recording, chosen, partial(_as_heard, rate=first.rate)
+                transform = _speaker_transform(
+                    adapter, f"speaker{number}", first, [(i, outcomes[i]) for i in indices]
                 )
             except adaptation.AdaptationUnavailable as exc:
-                note(f"{name}: not adapted: {exc}")
+                _note(notes, f"{name}: not adapted ({exc})")
+                for i in indices:
+                    if outcomes[i].partial:
+                        outcomes[i] = _align_logged(first, utterances[i], i + 1, len(utterances))
                 continue
-            note(
-                f"{name}: adapted (MLLR) on {sum(s.seconds for s in chosen):.0f} s of speech "
-                f"in {time.monotonic() - started:.1f} s; aligning again"
+            _note(
+                notes,
+                f"{name}: adapted (MLLR) on {transform.seconds:.0f} s of speech in "
+                f"{transform.took:.1f} s; aligning again",
             )
             again = _UtteranceAligner(
-                _Decoders({**options, "mllr": str(transform)}),
+                _Decoders({**options, "mllr": str(transform.path)}),
                 first.recording,
                 first.request,
                 first.plans,
             )
             for i in indices:
                 second = _align_logged(again, utterances[i], i + 1, len(utterances))
-                if len(second.words) >= len(outcomes[i].words):
+                if outcomes[i].partial or len(second.words) >= len(outcomes[i].words):
                     outcomes[i] = second
+
+
+@dataclass(frozen=True)
+class _Transform:
+    path: Path
+    seconds: float  # of speech it was estimated on
+    took: float  # s
+
+
+def _speaker_transform(
+    adapter: adaptation.SpeakerAdapter,
+    name: str,
+    first: _UtteranceAligner,
+    outcomes: list[tuple[int, _Outcome]],
+) -> _Transform:
+    """The speaker's MLLR transform from the first pass's ``outcomes`` (index, outcome);
+    AdaptationUnavailable saying why there is none."""
+    aligned = [(i, o) for i, o in outcomes if o.words]
+    refusal = _not_adaptable([o for _, o in aligned])
+    if refusal:
+        raise adaptation.AdaptationUnavailable(refusal)
+    utterances = first.request["utterances"]
+    chosen = adaptation.spread(
+        [
+            stretch
+            for i, outcome in aligned
+            for stretch in adaptation.stretches(
+                outcome.words, utterances[i]["start"], utterances[i]["end"]
+            )
+        ]
+    )
+    started = time.monotonic()
+    path = adapter.transform(name, first.recording, chosen, partial(_as_heard, rate=first.rate))
+    return _Transform(path, sum(s.seconds for s in chosen), time.monotonic() - started)
 
 
 def _not_adaptable(aligned: list[_Outcome]) -> str | None:
@@ -263,9 +323,14 @@ class _UtteranceAligner:
         # Each long utterance's chunks, planned once: an adapted second pass reuses them.
         self.plans = {} if plans is None else plans
 
-    def align(self, utterance: dict[str, Any]) -> _Outcome:
+    def is_long(self, utterance: dict[str, Any]) -> bool:
+        """Whether ``utterance`` is aligned in chunks (unless no path is found whole)."""
+        return utterance["end"] - utterance["start"] > max(self.whole_up_to, self.max_chunk)
+
+    def align(self, utterance: dict[str, Any], share: float = 1.0) -> _Outcome:
         """The aligned words, the error of a part that failed (None when none did) and the
-        median speech level of the parts.
+        median speech level of the parts; of a long utterance only ``share`` of its chunks,
+        spread over it, when ``share`` < 1.
 
         An utterance short enough to align whole for which no path is found (the search
         lost the grammar's end state, as it does on some 30 s readings) is aligned in chunks
@@ -273,7 +338,7 @@ class _UtteranceAligner:
         duration = utterance["end"] - utterance["start"]
         key = (utterance["start"], utterance["end"])
         windows = [self.window, self.max_chunk] if self.window > self.max_chunk else [self.window]
-        if duration <= max(self.whole_up_to, self.max_chunk) and key not in self.plans:
+        if not self.is_long(utterance) and key not in self.plans:
             try:
                 words, level = self._align_part(utterance)
                 return _Outcome(words, None, level)
@@ -285,7 +350,7 @@ class _UtteranceAligner:
         words = utterance["text"].split()
         if key not in self.plans:
             self.plans[key] = self._plan(utterance, windows)
-        chunks = self.plans[key]
+        chunks = _sample(self.plans[key], share)
         aligned: list[dict[str, Any]] = []
         levels: list[float] = []
         errors: list[str] = []
@@ -305,7 +370,8 @@ class _UtteranceAligner:
         if not aligned and errors:
             raise RuntimeError(errors[0])
         median = sorted(levels)[len(levels) // 2] if levels else None
-        return _Outcome(aligned, "; ".join(errors) or None, median)
+        partial = len(chunks) < len(self.plans[key])
+        return _Outcome(aligned, "; ".join(errors) or None, median, partial)
 
     def _align_part(self, part: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
         """Both passes over ``part``; with wide beams when the default ones lose the path."""
@@ -433,6 +499,14 @@ class _UtteranceAligner:
             for s in decoder.seg()
             if not s.word.startswith(("<", "[", "("))
         ]
+
+
+def _sample(chunks: list[Chunk], share: float) -> list[Chunk]:
+    """About ``share`` of ``chunks``, evenly spaced over them; all when ``share`` >= 1."""
+    if share >= 1:
+        return chunks
+    count = max(1, round(share * len(chunks)))
+    return [chunks[int((j + 0.5) * len(chunks) / count)] for j in range(count)]
 
 
 def _keep_before(spans: list[tuple[float, float]], limit: float) -> tuple[int, float]:
