@@ -50,9 +50,9 @@ from autophon_core.lexicon import Lexicon, language_lexicon, pocketsphinx_model_
 
 WORKER_MODULE = "autophon_align.engines.pocketsphinx_worker"
 LOG = logging.getLogger("autophon.engine.pocketsphinx")
-# The longest recording taken. A Job's memory grows by about 25 MiB per hour of audio (130 MiB
-# for 60 minutes; README, Performance) and its time by ~0.07 s per second: four hours need
-# ~200 MiB and ~17 minutes, well inside the Job's limits, and are a 460 MB WAV.
+# The longest recording taken. A Job's memory grows by about 5-20 MiB per hour of audio (183 MiB
+# for 60 minutes; README, Performance) and its time by ~0.12 s per second: four hours need
+# ~250 MiB and ~30 minutes, well inside the Job's limits, and are a 460 MB WAV.
 MAX_AUDIO_SECONDS = 4 * 3600.0
 
 
