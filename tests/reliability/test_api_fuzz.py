@@ -130,10 +130,13 @@ def _fuzz_operation(
     seen: Counter[str],
     failures: list[str],
 ) -> None:
+    # derandomize: the same cases every run, so that "reached a 202" cannot fail by chance
+    # (a random run once generated no valid upload at all).
     @settings(
         max_examples=examples,
         deadline=None,
         database=None,
+        derandomize=True,
         suppress_health_check=list(HealthCheck),
     )
     @given(

@@ -468,6 +468,9 @@ class FakeKubernetes:
             watchers = list(self._watchers)
             for watcher in watchers:
                 watcher.dropped = True
+                # No longer open, even before its server thread notices (a thread blocked
+                # writing to the closed socket may only let go when its frame is collected).
+                self._watchers.remove(watcher)
                 with contextlib.suppress(OSError):
                     watcher.connection.shutdown(socket.SHUT_RDWR)
             self._cond.notify_all()
