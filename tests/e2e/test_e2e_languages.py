@@ -92,5 +92,5 @@ def test_a_longer_reading_is_aligned_with_an_adapted_model(
     timings.record("English reading (15 s, adapted): POST to completed", time.monotonic() - started)
     assert statuses[-1] == "completed", api.get(f"/api/v1/tasks/{task_id}").json()
     lines = _log_lines(kube, f"autophon.io/task-id={task_id}", container="runner")
-    details = [line.get("detail", "") for line in lines if line["event"] == "speaker adaptation"]
+    details = [line.get("detail", "") for line in lines if line["event"] == "aligner note"]
     assert len(details) == 1 and details[0].startswith("the speaker: adapted (MLLR)"), lines

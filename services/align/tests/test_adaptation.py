@@ -200,9 +200,7 @@ def test_the_jobs_log_says_what_adaptation_did(
 ) -> None:
     with caplog.at_level(logging.INFO, logger="autophon.engine.pocketsphinx"):
         align(Material("reading", speech), tmp_path)
-    details = [
-        getattr(r, "detail", "") for r in caplog.records if r.getMessage() == "speaker adaptation"
-    ]
+    details = [getattr(r, "detail", "") for r in caplog.records if r.getMessage() == "aligner note"]
     assert len(details) == 1 and details[0].startswith("the speaker: adapted (MLLR) on"), details
 
 

@@ -6,7 +6,8 @@ Language assets (all optional): ``hmm`` (acoustic model folder, default the bund
 ``dictionary`` (default the bundled CMUdict), ``phone_set`` ("ipa": a cross-language
 language, see engines/ipa.py), ``refine_boundaries`` ("false" turns off the
 pause-edge refinement), ``speaker_adaptation`` ("false" turns off the per-speaker MLLR
-adaptation and its second pass, engines/adaptation.py), ``whole_up_to_seconds`` and
+adaptation and its second pass, engines/adaptation.py), ``denoise`` ("false" aligns noisy
+recordings as they are, not a denoised copy: engines/denoise.py), ``whole_up_to_seconds`` and
 ``max_chunk_seconds`` (longer utterances are cut at pauses into chunks of at most this length,
 aligned one by one; engines/chunks.py),
 ``word_window_seconds`` (the word pass over a long utterance goes window by window),
@@ -24,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
-from autophon_align.engines import adaptation
+from autophon_align.engines import adaptation, denoise
 from autophon_align.engines.arpabet import PHONES, strip_stress
 from autophon_align.engines.audio import wav_duration
 from autophon_align.engines.base import (
@@ -66,6 +67,7 @@ class PocketsphinxEngine:
         self.model_dir = Path(language.assets.get("hmm", pocketsphinx_model_dir() / "en-us"))
         self.refine = language.assets.get("refine_boundaries", "true").lower() != "false"
         self.adapt = language.assets.get("speaker_adaptation", "true").lower() != "false"
+        self.denoise = language.assets.get("denoise", "true").lower() != "false"
         self.max_chunk_seconds = float(language.assets.get("max_chunk_seconds", MAX_CHUNK_SECONDS))
         self.whole_up_to_seconds = float(
             language.assets.get("whole_up_to_seconds", WHOLE_UP_TO_SECONDS)
@@ -90,7 +92,9 @@ class PocketsphinxEngine:
             f"each speaker with {adaptation.MIN_SECONDS:g} s of speech standing "
             f"{adaptation.MIN_LEVEL_DB:g} dB above the pauses (MLLR) and aligned again: "
             f"{'yes' if self.adapt else 'no'}, pause edges refined where speech stands "
-            f"{MIN_SNR_DB:g} dB above the pauses: {'yes' if self.refine else 'no'}"
+            f"{MIN_SNR_DB:g} dB above the pauses: {'yes' if self.refine else 'no'}, "
+            f"recordings with speech less than {denoise.MAX_LEVEL_DB:g} dB above their "
+            f"quietest tenth aligned on a denoised copy: {'yes' if self.denoise else 'no'}"
         )
 
     def base_lexicon(self, words: Collection[str]) -> Lexicon:
@@ -131,6 +135,7 @@ class PocketsphinxEngine:
             "log": str(work_dir / "pocketsphinx.log"),
             "refine": self.refine,
             "adapt": self.adapt,
+            "denoise": self.denoise,
             "options": decoder_options(phone_set(self.language)),
             "max_chunk_seconds": self.max_chunk_seconds,
             "whole_up_to_seconds": self.whole_up_to_seconds,
@@ -158,8 +163,8 @@ class PocketsphinxEngine:
             result = json.loads(result_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise EngineFailed("pocketsphinx left no readable result.") from exc
-        for note in result.get("adaptation", []):
-            LOG.info("speaker adaptation", extra={"detail": note, "audio": audio.name})
+        for note in result.get("notes", []):
+            LOG.info("aligner note", extra={"detail": note, "audio": audio.name})
         words: list[AlignedWord] = []
         for utterance, outcome in zip(utterances, result["utterances"], strict=True):
             for word in outcome["words"]:

@@ -3,15 +3,16 @@ REQUEST.json RESULT.json``.
 
 Runs in a child process (see engines/pocketsphinx.py) so that the runner can bound it in time
 and kill it, and so that the decoder's C-level logging and memory stay out of the runner.
-Each utterance is cut out of the recording, padded with a little low-level noise, aligned in
-two passes (words, then phones) with the grammar built by ``set_align_text``, and its word
-edges next to pauses refined (engines/refine.py). Then the model is adapted to each speaker
-with enough clean speech (engines/adaptation.py) and that speaker's utterances are aligned
-again with it. An utterance longer than ``chunks.WHOLE_UP_TO_SECONDS`` (or one with no path
-through its whole grammar) first gets a word pass over all of it, read in blocks, and is cut
-at its pauses into chunks that are aligned one by one (engines/chunks.py): memory stays flat
-whatever the length. Failures are per utterance (or chunk): one that cannot be aligned is
-reported and the others go on.
+A noisy recording is first denoised into a scratch copy that the decoder reads instead
+(engines/denoise.py). Each utterance is cut out of the recording, padded with a little
+low-level noise, aligned in two passes (words, then phones) with the grammar built by
+``set_align_text``, and its word edges next to pauses refined (engines/refine.py). Then the
+model is adapted to each speaker with enough clean speech (engines/adaptation.py) and that
+speaker's utterances are aligned again with it. An utterance longer than
+``chunks.WHOLE_UP_TO_SECONDS`` (or one with no path through its whole grammar) first gets a
+word pass over all of it, read in blocks, and is cut at its pauses into chunks that are aligned
+one by one (engines/chunks.py): memory stays flat whatever the length. Failures are per
+utterance (or chunk): one that cannot be aligned is reported and the others go on.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from autophon_align.engines import adaptation
+from autophon_align.engines import adaptation, denoise
 from autophon_align.engines.chunks import (
     MAX_CHUNK_SECONDS,
     WHOLE_UP_TO_SECONDS,
@@ -67,18 +68,15 @@ _NOISE = array("h", (_RANDOM.randint(-NOISE_AMPLITUDE, NOISE_AMPLITUDE) for _ in
 
 def main(argv: list[str]) -> int:
     request = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
-    adaptation_notes: list[str] = []
-    result = {
-        "utterances": align_request(request, adaptation_notes),
-        "adaptation": adaptation_notes,
-    }
+    notes: list[str] = []
+    result = {"utterances": align_request(request, notes), "notes": notes}
     Path(argv[2]).write_text(json.dumps(result), encoding="utf-8")
     return 0
 
 
 def align_request(request: dict[str, Any], notes: list[str] | None = None) -> list[dict[str, Any]]:
-    """Each utterance's aligned words and error; ``notes`` gets one line per speaker on
-    what the speaker adaptation did (also printed)."""
+    """Each utterance's aligned words and error; ``notes`` gets a line on the denoising and
+    one per speaker on what the speaker adaptation did (also printed)."""
     options = {
         "hmm": request["hmm"],
         "dict": request["dict"],
@@ -93,7 +91,10 @@ def align_request(request: dict[str, Any], notes: list[str] | None = None) -> li
     notes = [] if notes is None else notes
     utterances = request["utterances"]
     tools = _adaptation_tools(request, notes)
-    with wave.open(request["audio"], "rb") as recording:
+    with (
+        tempfile.TemporaryDirectory(prefix="autophon-denoised-") as scratch,
+        wave.open(str(_audio_heard(request, Path(scratch), notes)), "rb") as recording,
+    ):
         first = _UtteranceAligner(_Decoders(options), recording, request)
         shares = _first_pass_shares(first, utterances) if tools else [1.0] * len(utterances)
         outcomes = [
@@ -103,6 +104,27 @@ def align_request(request: dict[str, Any], notes: list[str] | None = None) -> li
         if tools is not None:
             _adapt_speakers(request, options, first, outcomes, tools, notes)
     return [{"words": o.words, "error": o.error} for o in outcomes]
+
+
+def _audio_heard(request: dict[str, Any], scratch: Path, notes: list[str]) -> Path:
+    """The recording, or a denoised copy of it in ``scratch`` when it is noisy
+    (engines/denoise.py; noted)."""
+    audio = Path(request["audio"])
+    if not request.get("denoise", True):
+        return audio
+    noise = denoise.measure(audio)
+    if not noise.worth_removing:
+        return audio
+    started = time.monotonic()
+    cleaned = scratch / "denoised.wav"
+    denoise.denoise(audio, cleaned, noise)
+    _note(
+        notes,
+        f"noisy recording (speech {noise.level_db:.0f} dB above its quietest stretches, "
+        f"under {denoise.MAX_LEVEL_DB:g}): aligned on a denoised copy, made in "
+        f"{time.monotonic() - started:.1f} s",
+    )
+    return cleaned
 
 
 @dataclass
