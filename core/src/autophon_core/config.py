@@ -182,7 +182,8 @@ DEFAULT_LANGUAGES = [
             "Built-in engine: pocketsphinx with its US-English acoustic model and CMUdict "
             "(espeak-ng guesses for other words), adapted to each speaker. Word boundaries: on "
             "clear connected synthetic speech 8 to 9 in 10 within 20 ms (by voice), nearly all "
-            "within 50 ms. Phone labels: ARPAbet, and IPA in <stem>_IPA.TextGrid."
+            "within 50 ms; noisy recordings are aligned on a denoised copy (8 in 10 at 10 dB "
+            "SNR). Phone labels: ARPAbet, and IPA in <stem>_IPA.TextGrid."
         ),
     ),
     *[

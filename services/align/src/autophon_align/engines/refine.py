@@ -21,7 +21,9 @@ espeak-ng voices, Festival's diphone and HTS voices; bench/accuracy.py), refinem
 points of word edges within 20 ms when clean. At 20 dB SNR it gained 3 points on one voice and
 lost 3 on another, so it stops short of that (30 dB). An earlier version also shifted every
 boundary later in noise by a lag measured on one espeak-ng voice: it lost 9 points on
-Festival's HTS voice at 10 dB, so it went.
+Festival's HTS voice at 10 dB, so it went. (Those were measured on the noisy signal; a noisy
+recording is now aligned and refined on a denoised copy, engines/denoise.py, whose levels are
+measured here.)
 """
 
 from __future__ import annotations
