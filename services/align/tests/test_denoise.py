@@ -4,6 +4,7 @@ Its effect on alignment is measured in test_connected_accuracy.py."""
 
 from __future__ import annotations
 
+import logging
 import math
 import wave
 from array import array
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from autophon_align.engines import denoise, pocketsphinx_worker
+from bench.accuracy import Material, align
 from bench.speech import RATE, SENTENCES, Speech, connected, with_noise, write_wav
 
 
@@ -110,3 +112,29 @@ def test_the_worker_aligns_a_denoised_copy_only_of_a_noisy_recording(
     assert len(notes) == 1 and notes[0].startswith("noisy recording (speech 1"), notes
     assert heard(with_noise(clean, 10), denoise=False) == (tmp_path / "audio.wav", [])
     assert heard(clean) == (tmp_path / "audio.wav", [])
+
+
+def babble(speech: Speech, snr_db: float) -> Speech:
+    """``speech`` with four copies of itself, shifted, ``snr_db`` below it: other voices."""
+    samples = np.asarray(speech.samples, dtype=float)
+    rng = np.random.default_rng(1)
+    noise = sum(np.roll(samples, rng.integers(RATE, len(samples) - RATE)) for _ in range(4))
+    scale = np.sqrt(np.mean(samples**2) / np.mean(noise**2) / 10 ** (snr_db / 10))
+    mixed = np.clip(np.round(samples + scale * noise), -32768, 32767).astype("<i2")
+    return Speech(array("h", mixed.tobytes()), list(speech.words))
+
+
+@pytest.mark.slow
+def test_what_fails_on_the_denoised_copy_is_aligned_as_it_is(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Other voices 10 dB under the speaker: the copy keeps them, the word pass finds no path
+    # through it, and the recording itself has one.
+    speech = babble(connected(SENTENCES, "en-us"), 10)
+    with caplog.at_level(logging.INFO, logger="autophon.engine.pocketsphinx"):
+        scores, result = align(Material("babble", speech), tmp_path)
+    notes = [getattr(r, "detail", "") for r in caplog.records if r.getMessage() == "aligner note"]
+    assert notes[0].startswith("noisy recording"), notes
+    assert "1 of 1 utterances failed on the denoised copy: aligning the recording as it is" in notes
+    assert len(scores.word_errors) == 2 * len(speech.words)
+    assert result.status == "completed"

@@ -89,12 +89,36 @@ def align_request(request: dict[str, Any], notes: list[str] | None = None) -> li
         **request.get("options", {}),
     }
     notes = [] if notes is None else notes
-    utterances = request["utterances"]
     tools = _adaptation_tools(request, notes)
-    with (
-        tempfile.TemporaryDirectory(prefix="autophon-denoised-") as scratch,
-        wave.open(str(_audio_heard(request, Path(scratch), notes)), "rb") as recording,
-    ):
+    original = Path(request["audio"])
+    with tempfile.TemporaryDirectory(prefix="autophon-denoised-") as scratch:
+        heard = _audio_heard(request, Path(scratch), notes)
+        outcomes = _align_recording(heard, request, options, tools, notes)
+        failed = sum(outcome.error is not None for outcome in outcomes)
+        if heard != original and failed:
+            # Speech-like noise (other voices) can leave the copy with no path through the
+            # words: the recording as it is may have one.
+            _note(
+                notes,
+                f"{failed} of {len(outcomes)} utterances failed on the denoised copy: "
+                "aligning the recording as it is",
+            )
+            again = _align_recording(original, request, options, tools, notes)
+            outcomes = [_better(o, a) for o, a in zip(outcomes, again, strict=True)]
+    return [{"words": o.words, "error": o.error} for o in outcomes]
+
+
+def _align_recording(
+    audio: Path,
+    request: dict[str, Any],
+    options: dict[str, Any],
+    tools: adaptation.Tools | None,
+    notes: list[str],
+) -> list[_Outcome]:
+    """Every utterance of ``request`` aligned in ``audio``, adapted to each speaker when
+    ``tools`` are there."""
+    utterances = request["utterances"]
+    with wave.open(str(audio), "rb") as recording:
         first = _UtteranceAligner(_Decoders(options), recording, request)
         shares = _first_pass_shares(first, utterances) if tools else [1.0] * len(utterances)
         outcomes = [
@@ -103,7 +127,15 @@ def align_request(request: dict[str, Any], notes: list[str] | None = None) -> li
         ]
         if tools is not None:
             _adapt_speakers(request, options, first, outcomes, tools, notes)
-    return [{"words": o.words, "error": o.error} for o in outcomes]
+    return outcomes
+
+
+def _better(first: _Outcome, second: _Outcome) -> _Outcome:
+    """Of two outcomes of one utterance, the one without an error, else the one with more
+    words (``first`` when even)."""
+    if (second.error is None, len(second.words)) > (first.error is None, len(first.words)):
+        return second
+    return first
 
 
 def _audio_heard(request: dict[str, Any], scratch: Path, notes: list[str]) -> Path:
