@@ -6,9 +6,10 @@ in three espeak-ng voices and Festival's diphone (kal) and HTS (slt) voices; two
 taking turns in a TextGrid (one tier each); and the first espeak-ng voice and the HTS voice
 with white noise at 20 and 10 dB SNR. Each file goes through the upload worker's processing
 and the runner, as a task does, twice: as AutoPhon aligns it, and as plain pocketsphinx does
-(the same dictionary, both passes over each whole utterance at once, no chunks, no speaker
-adaptation, no pause-edge refinement, no denoising). Printed per condition: the share of word
-and phone boundaries within 10, 20 and 50 ms of the truth, the mean and the largest error.
+(the dictionary's pronunciations only, both passes over each whole utterance at once, no
+chunks, no speaker adaptation, no pause-edge refinement, no denoising). Printed per
+condition: the share of word and phone boundaries within 10, 20 and 50 ms of the truth, the
+mean and the largest error.
 
 Word boundaries: every word's start and end. Phone boundaries: every boundary between two
 phones inside a word (the synthesiser's phonemes), measured to the nearest phone boundary of the
@@ -51,6 +52,7 @@ FESTIVAL_VOICES = tuple(festival.PREFIX + name for name in festival.VOICES)
 # The assets that make the built-in engine plain pocketsphinx (see the module docstring).
 PLAIN_ASSETS = {
     "denoise": "false",
+    "g2p_variants": "false",
     "refine_boundaries": "false",
     "speaker_adaptation": "false",
     "whole_up_to_seconds": "1000000",

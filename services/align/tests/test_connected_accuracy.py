@@ -3,7 +3,7 @@ Festival's own word and phone times), through the upload processing and the runn
 goes.
 
 Floors sit a few points under what the built-in engine measured (word edges within 20 ms:
-espeak-ng clean 94.1 %, 20 dB 87.5 %, 10 dB 81.6 %, two speakers 92.1 %; Festival's HTS voice
+espeak-ng clean 94.7 %, 20 dB 88.2 %, 10 dB 80.3 %, two speakers 93.4 %; Festival's HTS voice
 clean 89.5 %, 10 dB 79.6 %, its diphone voice clean 78.9 %; README, Performance; ``make
 bench`` prints them beside plain pocketsphinx), so that a regression fails and a little
 spread between machines does not (the material itself is deterministic). Neither the
@@ -46,15 +46,22 @@ def within_20ms(scores: Scores) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("condition", "floor"),
-    [("clean_en_us", 0.91), ("clean_festival_slt", 0.86), ("clean_festival_kal", 0.75)],
+    ("condition", "floor", "largest"),
+    # Festival's HTS voice starts a stop-initial word after a pause at its silent closure,
+    # 150 ms before the burst ("to").
+    [
+        ("clean_en_us", 0.92, 0.1),
+        ("clean_festival_slt", 0.86, 0.2),
+        ("clean_festival_kal", 0.75, 0.1),
+    ],
 )
 def test_clean_connected_speech(
-    material: Materials, tmp_path: Path, condition: str, floor: float
+    material: Materials, tmp_path: Path, condition: str, floor: float, largest: float
 ) -> None:
     scores, _ = align(material[condition], tmp_path / "on")
     unrefined, _ = align(material[condition], tmp_path / "off", {"refine_boundaries": "false"})
     assert within_20ms(scores) >= floor, scores.summary("word")
+    assert max(scores.word_errors) <= largest, scores.summary("word")
     assert Scores.within(scores.phone_errors, 20) >= 0.70, scores.summary("phone")
     assert within_20ms(scores) >= within_20ms(unrefined)
 
@@ -62,7 +69,7 @@ def test_clean_connected_speech(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("condition", "floor", "largest"),
-    [("noise_20db", 0.83, 0.2), ("noise_10db", 0.76, 0.2), ("noise_10db_festival_slt", 0.75, 0.2)],
+    [("noise_20db", 0.83, 0.1), ("noise_10db", 0.76, 0.2), ("noise_10db_festival_slt", 0.75, 0.2)],
 )
 def test_connected_speech_in_noise(
     material: Materials, tmp_path: Path, condition: str, floor: float, largest: float
@@ -78,8 +85,8 @@ def test_connected_speech_in_noise(
 def test_two_speakers_in_textgrid_tiers(material: Materials, tmp_path: Path) -> None:
     scores, result = align(material["two_speakers"], tmp_path / "on")
     assert result.files[0].tiers == ["A", "B"]
-    assert within_20ms(scores) >= 0.89, scores.summary("word")
-    assert max(scores.word_errors) <= 0.2, scores.summary("word")
+    assert within_20ms(scores) >= 0.9, scores.summary("word")
+    assert max(scores.word_errors) <= 0.1, scores.summary("word")
 
 
 @pytest.mark.slow
@@ -102,6 +109,4 @@ def test_each_step_gains(
         with_step.summary("word"),
         without.summary("word"),
     )
-    # Within a frame (10 ms): at 20 dB the worst word (a name that espeak-ng says otherwise
-    # than CMUdict) moves by one with the adaptation.
-    assert max(with_step.word_errors) <= max(without.word_errors) + 0.0101
+    assert max(with_step.word_errors) <= max(without.word_errors)

@@ -25,7 +25,7 @@ from autophon_align.engines.espeak import espeak_pronunciations
 from autophon_align.engines.ipa import ipa_labels_for
 from autophon_align.engines.pocketsphinx import PocketsphinxEngine, _write_dictionary
 from autophon_align.engines.process import run_tool, tail_lines
-from autophon_align.engines.pronunciations import Source, build_task_lexicon
+from autophon_align.engines.pronunciations import Source, TaskLexicon, build_task_lexicon
 from autophon_align.engines.refine import Segment, levels_of, refine_words
 from autophon_core.config import DEFAULT_LANGUAGES
 from autophon_core.lexicon import Lexicon
@@ -140,6 +140,45 @@ def test_pronunciation_precedence() -> None:
     assert lexicon.entries["zorblax"].ipa == [["z", "ɔ", "ɹ", "b", "l", "æ", "k", "s"]]
     assert lexicon.ipa_labels("fox", ["F", "AO", "K", "S"]) == ["f", "ɔ", "k", "s"]
     assert lexicon.ipa_labels("fox", ["F", "AA", "K", "S"]) is None
+
+
+def test_guessed_pronunciations_as_variants_of_dictionary_words() -> None:
+    engine = PocketsphinxEngine(DEFAULT_LANGUAGES[0])
+    base = Lexicon({"thibodeaux": [["TH", "IH1", "B", "AH0", "D", "OW2"]], "the": [["DH", "AH0"]]})
+    user = Lexicon({"fox": [["F", "AO1", "K", "S"]]})
+    asked: list[list[str]] = []
+
+    def guess(words: list[str]) -> dict[str, list[str]]:
+        asked.append(words)
+        known = {"thibodeaux": ["T", "IH1", "B", "OW0", "D", "OW1", "K", "S"], "the": ["DH", "AH0"]}
+        return {w: known[w] for w in words if w in known}
+
+    def build(variants: bool) -> TaskLexicon:
+        return build_task_lexicon(
+            ["thibodeaux", "the", "fox", "zorblax"],
+            base=base,
+            user=user,
+            guess=guess,
+            to_engine=engine.engine_phones,
+            to_ipa=ipa_labels_for("arpabet"),
+            guessed_variants=variants,
+        )
+
+    lexicon = build(True)
+    assert asked == [["zorblax", "the", "thibodeaux"]]  # one call: the missing, then the rest
+    thibodeaux = lexicon.entries["thibodeaux"]
+    assert thibodeaux.pronunciations == [
+        ["TH", "IH", "B", "AH", "D", "OW"],
+        ["T", "IH", "B", "OW", "D", "OW", "K", "S"],
+    ]
+    assert thibodeaux.source is Source.DICTIONARY and len(thibodeaux.ipa) == 2
+    assert lexicon.ipa_labels("thibodeaux", thibodeaux.pronunciations[1])[-2:] == ["k", "s"]
+    assert lexicon.entries["the"].pronunciations == [["DH", "AH"]]  # the same guess, once
+    assert lexicon.entries["fox"].pronunciations == [["F", "AO", "K", "S"]]  # the user's only
+    assert lexicon.missing == ["fox", "zorblax"] and lexicon.unpronounceable == ["zorblax"]
+    asked.clear()
+    assert build(False).entries["thibodeaux"].pronunciations == thibodeaux.pronunciations[:1]
+    assert asked == [["zorblax"]]
 
 
 def test_pocketsphinx_phones() -> None:

@@ -19,10 +19,12 @@ from test_runner_support import (
     sample,
     speak,
     wav_seconds,
+    with_language,
     zip_text,
 )
 
 from autophon_align.runner import run_task
+from autophon_core.config import DEFAULT_LANGUAGES
 from autophon_core.lexicon import normalise_words
 from autophon_core.taskfiles import ExitCode, RunResult
 
@@ -201,12 +203,27 @@ def test_transcript_that_does_not_match_is_an_empty_alignment(tmp_path: Path) ->
     assert not task.paths.result_zip.exists()
 
 
-def test_timeout_fails_with_a_clear_message(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, timeout_base_seconds=0.01, timeout_per_audio_second=0)
+@pytest.mark.parametrize(
+    ("variants", "expected"),
+    [
+        # Every word of fox.txt is in the dictionary: without guessed variants the
+        # pronunciations take no time and the limit strikes in the alignment.
+        ("false", ["fox.wav", "time limit"]),
+        ("true", ["ran out of time while finding pronunciations"]),
+    ],
+)
+def test_timeout_fails_with_a_clear_message(
+    tmp_path: Path, variants: str, expected: list[str]
+) -> None:
+    english = DEFAULT_LANGUAGES[0]
+    language = english.model_copy(update={"assets": {**english.assets, "g2p_variants": variants}})
+    settings = with_language(
+        make_settings(tmp_path, timeout_base_seconds=0.01, timeout_per_audio_second=0), language
+    )
     task = fox(tmp_path, settings=settings)
     assert run_task(task.task_id, task.settings) == ExitCode.BAD_INPUT
     result = RunResult.load(task.paths)
-    assert "fox.wav" in (result.error or "") and "time limit" in (result.error or "")
+    assert all(part in (result.error or "") for part in expected), result.error
     assert not task.paths.result_zip.exists()
 
 

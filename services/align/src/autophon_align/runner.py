@@ -342,6 +342,7 @@ class TaskRun:
                 guess=self._guesser(engine, language, deadline),
                 to_engine=engine.engine_phones,
                 to_ipa=ipa_labels_for(phone_set(language)),
+                guessed_variants=engine.guessed_variants,
             )
         except EngineError as exc:
             raise _failure(exc, "while finding pronunciations") from exc

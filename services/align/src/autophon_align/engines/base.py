@@ -93,6 +93,9 @@ class Engine(Protocol):
     default_g2p: ClassVar[str]
     # True when every word needs a pronunciation before alignment can start.
     requires_full_lexicon: ClassVar[bool]
+    # True when dictionary words also get the guessed pronunciation as a variant
+    # (engines/pronunciations.py).
+    guessed_variants: bool
 
     def __init__(self, language: LanguageConfig) -> None: ...
 

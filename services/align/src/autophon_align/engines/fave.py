@@ -77,6 +77,7 @@ class FaveEngine:
     default_g2p: ClassVar[str] = "espeak-ng"
     # FAVE skips words it has no pronunciation for.
     requires_full_lexicon: ClassVar[bool] = True
+    guessed_variants = False
 
     def __init__(self, language: LanguageConfig) -> None:
         assets = language.assets

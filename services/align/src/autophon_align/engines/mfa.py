@@ -69,6 +69,7 @@ class MfaEngine:
     # ARPAbet models, so it is opt-in (assets g2p: espeak-ng).
     default_g2p: ClassVar[str] = "none"
     requires_full_lexicon: ClassVar[bool] = False
+    guessed_variants = False
 
     def __init__(self, language: LanguageConfig) -> None:
         assets = language.assets

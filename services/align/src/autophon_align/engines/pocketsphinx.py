@@ -7,7 +7,9 @@ Language assets (all optional): ``hmm`` (acoustic model folder, default the bund
 language, see engines/ipa.py), ``refine_boundaries`` ("false" turns off the
 pause-edge refinement), ``speaker_adaptation`` ("false" turns off the per-speaker MLLR
 adaptation and its second pass, engines/adaptation.py), ``denoise`` ("false" aligns noisy
-recordings as they are, not a denoised copy: engines/denoise.py), ``whole_up_to_seconds`` and
+recordings as they are, not a denoised copy: engines/denoise.py), ``g2p_variants`` ("false"
+gives dictionary words only their dictionary pronunciations, not also the guessed one:
+engines/pronunciations.py), ``whole_up_to_seconds`` and
 ``max_chunk_seconds`` (longer utterances are cut at pauses into chunks of at most this length,
 aligned one by one; engines/chunks.py),
 ``word_window_seconds`` (the word pass over a long utterance goes window by window),
@@ -68,6 +70,7 @@ class PocketsphinxEngine:
         self.refine = language.assets.get("refine_boundaries", "true").lower() != "false"
         self.adapt = language.assets.get("speaker_adaptation", "true").lower() != "false"
         self.denoise = language.assets.get("denoise", "true").lower() != "false"
+        self.guessed_variants = language.assets.get("g2p_variants", "true").lower() != "false"
         self.max_chunk_seconds = float(language.assets.get("max_chunk_seconds", MAX_CHUNK_SECONDS))
         self.whole_up_to_seconds = float(
             language.assets.get("whole_up_to_seconds", WHOLE_UP_TO_SECONDS)
@@ -94,7 +97,9 @@ class PocketsphinxEngine:
             f"{'yes' if self.adapt else 'no'}, pause edges refined where speech stands "
             f"{MIN_SNR_DB:g} dB above the pauses: {'yes' if self.refine else 'no'}, "
             f"recordings with speech less than {denoise.MAX_LEVEL_DB:g} dB above their "
-            f"quietest tenth aligned on a denoised copy: {'yes' if self.denoise else 'no'}"
+            f"quietest tenth aligned on a denoised copy: {'yes' if self.denoise else 'no'}, "
+            f"the guessed pronunciation a variant of dictionary words too: "
+            f"{'yes' if self.guessed_variants else 'no'}"
         )
 
     def base_lexicon(self, words: Collection[str]) -> Lexicon:
