@@ -99,8 +99,10 @@ def build_task_lexicon(
                 to_guess.append(word)
         else:
             to_guess.append(word)
-    to_vary = [w for w, e in result.entries.items() if e.source is Source.DICTIONARY]
-    asked = to_guess + (to_vary if guessed_variants else [])
+    to_vary = [
+        w for w, e in result.entries.items() if guessed_variants and e.source is Source.DICTIONARY
+    ]
+    asked = to_guess + to_vary
     guesses = guess(asked) if guess and asked else {}
     for word in to_vary:
         if word in guesses:
