@@ -55,21 +55,26 @@ class Noise:
 
 
 def measure(path: Path) -> Noise:
-    """The noise of the 16-bit mono WAV at ``path``, from ``PROBES`` frames spread over it."""
+    """The noise of the 16-bit mono WAV at ``path``, from ``PROBES`` frames spread over it
+    (their spectra, in single precision, take about 8 MB)."""
     window = _window()
     with wave.open(str(path), "rb") as recording:
         total = recording.getnframes()
         count = max(1, min(PROBES, total // FRAME))
-        frames = np.zeros((count, FRAME))
-        for i in range(count):
-            recording.setpos(i * (total - FRAME) // max(1, count - 1) if total > FRAME else 0)
-            samples = _samples(recording.readframes(FRAME))
-            frames[i, : len(samples)] = samples
-    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
-    energy = power.sum(axis=1)
+        power = np.empty((count, FRAME // 2 + 1), dtype=np.float32)
+        for first in range(0, count, BLOCK_FRAMES):
+            frames = np.zeros((min(BLOCK_FRAMES, count - first), FRAME))
+            for j in range(len(frames)):
+                i = first + j
+                recording.setpos(i * (total - FRAME) // max(1, count - 1) if total > FRAME else 0)
+                samples = _samples(recording.readframes(FRAME))
+                frames[j, : len(samples)] = samples
+            spectra = np.fft.rfft(frames * window, axis=1)
+            power[first : first + len(frames)] = np.abs(spectra) ** 2
+    energy = power.sum(axis=1, dtype=np.float64)
     order = np.argsort(energy)
     quiet = order[: max(1, int(count * QUIET_SHARE))]
-    spectrum = np.maximum(power[quiet].mean(axis=0), SILENT_BIN_POWER)
+    spectrum = np.maximum(power[quiet].mean(axis=0, dtype=np.float64), SILENT_BIN_POWER)
     speech = energy[order[min(count - 1, int(count * SPEECH_QUANTILE))]]
     return Noise(spectrum, float(10 * np.log10(max(speech, 1.0) / spectrum.sum())))
 
