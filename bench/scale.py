@@ -6,8 +6,10 @@ upload processing and aligned by ``run-task`` as a child process, as a Job does
 (bench/engine.py ``run_task``). Printed for each: the Job's wall time, RTF (engine seconds /
 audio seconds) and the sampled peak RSS of the whole process tree (runner + engine, every
 50 ms), which is what a Job's memory limit must cover; ``ru_maxrss`` is in the context, but
-it counts the bench process too (see ``_make_reading``). The
-quick mode aligns one 70 s recording (chunked, as the long ones are) under the 5 min label.
+it counts the bench process too (see ``_make_reading``). One more row has the 30-minute
+reading with white noise at 10 dB SNR, which the engine aligns on a denoised copy
+(engines/denoise.py). The quick mode aligns one 70 s recording (chunked, as the long ones
+are) under the 5 min label.
 """
 
 from __future__ import annotations
@@ -28,16 +30,22 @@ TARGET_PEAK_MIB = 500  # for the 60 min recording (issue 12)
 MINUTES = (5, 15, 30, 60)
 
 
+NOISY = (30, 10.0)  # minutes, SNR (dB)
+
+
 def run(env: BenchEnv) -> Iterator[Figure]:
-    sizes = [(5, 70.0)] if env.quick else [(m, m * 60.0) for m in MINUTES]
-    for minutes, seconds in sizes:
-        recording = _make_reading(env.folder(f"scale-{minutes}min"), seconds, seed=minutes)
-        job = run_task(env, recording, f"scale-{minutes}min-run")
+    sizes: list[tuple[int, float, float | None]] = [(5, 70.0, None)]
+    if not env.quick:
+        sizes = [(m, m * 60.0, None) for m in MINUTES] + [(NOISY[0], NOISY[0] * 60.0, NOISY[1])]
+    for minutes, seconds, snr_db in sizes:
+        label = f"{minutes}min" + (f"_noise{snr_db:g}db" if snr_db is not None else "")
+        recording = _make_reading(env.folder(f"scale-{label}"), seconds, minutes, snr_db)
+        job = run_task(env, recording, f"scale-{label}-run")
         context = {**job_context(job, recording), "words": len(recording.transcript.split())}
-        yield rtf_figure(f"scale_rtf_{minutes}min", job, recording, context)
+        yield rtf_figure(f"scale_rtf_{label}", job, recording, context)
         peak = job.tree_peak_kib / 1024
         yield Figure(
-            name=f"scale_job_tree_peak_rss_{minutes}min",
+            name=f"scale_job_tree_peak_rss_{label}",
             value=peak,
             unit="MiB",
             target=f"< {TARGET_PEAK_MIB} MiB" if minutes == 60 else None,
@@ -46,16 +54,19 @@ def run(env: BenchEnv) -> Iterator[Figure]:
         )
 
 
-def _make_reading(folder: Path, seconds: float, seed: int) -> Recording:
+def _make_reading(
+    folder: Path, seconds: float, seed: int, snr_db: float | None = None
+) -> Recording:
     """The recording and its transcript, made in a child process so that this one stays
     small: Linux starts a spawned child's ``ru_maxrss`` from its parent's RSS at exec, so the
     Job's ``maxrss_mib`` shows at least this process's size. The figure is therefore the
     sampled peak of the Job's process tree."""
     wav, text = folder / "reading.wav", folder / "reading.txt"
     code = (
-        "import sys; from pathlib import Path; from bench.speech import long_speech, write_wav\n"
+        "from pathlib import Path; from bench.speech import long_speech, with_noise, write_wav\n"
         f"s = long_speech({seconds!r}, seed={seed!r})\n"
-        f"write_wav(s, Path({str(wav)!r}))\n"
+        + (f"s = with_noise(s, {snr_db!r}, seed={seed!r})\n" if snr_db is not None else "")
+        + f"write_wav(s, Path({str(wav)!r}))\n"
         f"Path({str(text)!r}).write_text(' '.join(w.label for w in s.words), 'utf-8')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT, timeout=1800)
