@@ -87,12 +87,13 @@ def test_the_copy_is_as_long_as_the_recording_whatever_the_blocks(
     source = write_wav(speech, tmp_path / "in.wav")
     noise = denoise.measure(source)
     copies = []
-    for block_frames in (3, 1024):
+    for block_frames in (1, 3, 1024):
         target = tmp_path / f"out{block_frames}.wav"
         denoise.denoise(source, target, noise, block_frames=block_frames)
         copies.append(read(target))
     assert len(copies[0]) == samples
-    assert max(abs(a - b) for a, b in zip(*copies, strict=True)) <= 1  # rounding only
+    for copy in copies[1:]:
+        assert max(abs(a - b) for a, b in zip(copies[0], copy, strict=True)) <= 1  # rounding
 
 
 def test_the_worker_aligns_a_denoised_copy_only_of_a_noisy_recording(

@@ -106,8 +106,8 @@ def denoise(source: Path, target: Path, noise: Noise, block_frames: int = BLOCK_
             added = _overlap_add(output, overlap)
             overlap = added[count * HOP :]
             history = signal[count * HOP :]
-            done = added[skip : count * HOP][:left]
-            skip = 0
+            done = added[min(skip, count * HOP) : count * HOP][:left]
+            skip = max(0, skip - count * HOP)
             left -= len(done)
             writer.writeframes(np.clip(np.round(done), -32768, 32767).astype("<i2").tobytes())
 
