@@ -67,10 +67,10 @@ class PocketsphinxEngine:
     def __init__(self, language: LanguageConfig) -> None:
         self.language = language
         self.model_dir = Path(language.assets.get("hmm", pocketsphinx_model_dir() / "en-us"))
-        self.refine = language.assets.get("refine_boundaries", "true").lower() != "false"
-        self.adapt = language.assets.get("speaker_adaptation", "true").lower() != "false"
-        self.denoise = language.assets.get("denoise", "true").lower() != "false"
-        self.guessed_variants = language.assets.get("g2p_variants", "true").lower() != "false"
+        self.refine = _switched_on(language, "refine_boundaries")
+        self.adapt = _switched_on(language, "speaker_adaptation")
+        self.denoise = _switched_on(language, "denoise")
+        self.guessed_variants = _switched_on(language, "g2p_variants")
         self.max_chunk_seconds = float(language.assets.get("max_chunk_seconds", MAX_CHUNK_SECONDS))
         self.whole_up_to_seconds = float(
             language.assets.get("whole_up_to_seconds", WHOLE_UP_TO_SECONDS)
@@ -189,6 +189,11 @@ class PocketsphinxEngine:
                 f"it is {_duration(seconds)} long, and the built-in aligner takes recordings of "
                 f"up to {_duration(self.max_audio_seconds)}."
             )
+
+
+def _switched_on(language: LanguageConfig, asset: str) -> bool:
+    """A step that runs unless the language's ``asset`` is "false"."""
+    return language.assets.get(asset, "true").lower() != "false"
 
 
 def _duration(seconds: float) -> str:
