@@ -1,13 +1,14 @@
 """Connected synthetic speech from Festival's voices, with the synthesiser's own word and
 segment times (the second source of bench/speech.py, beside espeak-ng).
 
-Festival (Debian's ``festival`` with ``festvox-kallpc16k``, a diphone voice, and
-``festvox-us-slt-hts``, an HTS voice) synthesises each sentence as one utterance and keeps, in
-its Segment relation, the end time of every segment it generated (the diphone voice joins its
-units at those times; the HTS voice's times are the durations it generated, in 5 ms frames).
-Each token of the text (a word as written, with its punctuation) is one timed unit: its
-start is its first segment's start, its end its last segment's end, its phones its segments.
-A token Festival speaks as several words ("1990", "Smith's") stays one unit.
+Festival (Debian's ``festival`` with ``festvox-kallpc16k`` and ``festvox-kdlpc16k``, diphone
+voices, and ``festvox-us-slt-hts``, an HTS voice) synthesises each sentence as one utterance
+and keeps, in its Segment relation, the end time of every segment it generated (the diphone
+voices join their units at those times; the HTS voice's times are the durations it
+generated, in 5 ms frames). Each token of the text (a word as written, with its punctuation)
+is one timed unit: its start is its first segment's start, its end its last segment's end,
+its phones its segments. A token Festival speaks as several words ("1990", "Smith's") stays
+one unit.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 # Short names of the voices used here -> Festival's voice procedure.
-VOICES = {"kal": "voice_kal_diphone", "slt": "voice_cmu_us_slt_arctic_hts"}
+VOICES = {
+    "kal": "voice_kal_diphone",
+    "slt": "voice_cmu_us_slt_arctic_hts",
+    "ked": "voice_ked_diphone",  # held out: played no part in tuning (bench/accuracy.py)
+}
 PREFIX = "festival/"
 VOICE_ROOT = Path("/usr/share/festival/voices")
 VOICE_PACKAGES = {
     "english/kal_diphone": "festvox-kallpc16k",
     "us/cmu_us_slt_arctic_hts": "festvox-us-slt-hts",
+    "english/ked_diphone": "festvox-kdlpc16k",
 }
 
 _DUMP = """
