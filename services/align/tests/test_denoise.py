@@ -129,13 +129,28 @@ def babble(speech: Speech, snr_db: float) -> Speech:
 def test_what_fails_on_the_denoised_copy_is_aligned_as_it_is(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Other voices 10 dB under the speaker: the copy keeps them, the word pass finds no path
-    # through it, and the recording itself has one.
-    speech = babble(connected(SENTENCES, "en-us"), 10)
+    # Two speakers' turns in one noisy recording: A's in white noise, which the copy serves
+    # well; B's under other voices 10 dB down, which the copy keeps and where the word pass
+    # finds no path through it. Only B's turn is aligned again, in the recording itself.
+    first = with_noise(connected(SENTENCES[:2], "en-us"), 10, seed=1)
+    second = babble(connected(SENTENCES, "en-us"), 10)
+    speech = Speech(array("h"), [])
+    speech.extend(first)
+    speech.extend(second)
+    middle = first.seconds
+    turns = {
+        "A": [(0.0, middle, speech.words[: len(first.words)])],
+        "B": [(middle, speech.seconds, speech.words[len(first.words) :])],
+    }
     with caplog.at_level(logging.INFO, logger="autophon.engine.pocketsphinx"):
-        scores, result = align(Material("babble", speech), tmp_path)
+        scores, result = align(Material("babble", speech, turns), tmp_path)
     notes = [getattr(r, "detail", "") for r in caplog.records if r.getMessage() == "aligner note"]
     assert notes[0].startswith("noisy recording"), notes
-    assert "1 of 1 utterances failed on the denoised copy: aligning the recording as it is" in notes
+    assert (
+        "1 of 2 utterances failed on the denoised copy: aligning them in the recording as it is"
+    ) in notes
+    (log,) = tmp_path.rglob("engine.log")
+    again = log.read_text(encoding="utf-8").split("aligning them in the recording as it is")[1]
+    assert "utterance 1/1: " in again and "/2" not in again, again
     assert len(scores.word_errors) == 2 * len(speech.words)
     assert result.status == "completed"

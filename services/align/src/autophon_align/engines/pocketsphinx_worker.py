@@ -94,17 +94,20 @@ def align_request(request: dict[str, Any], notes: list[str] | None = None) -> li
     with tempfile.TemporaryDirectory(prefix="autophon-denoised-") as scratch:
         heard = _audio_heard(request, Path(scratch), notes)
         outcomes = _align_recording(heard, request, options, tools, notes)
-        failed = sum(outcome.error is not None for outcome in outcomes)
+        failed = [i for i, outcome in enumerate(outcomes) if outcome.error is not None]
         if heard != original and failed:
             # Speech-like noise (other voices) can leave the copy with no path through the
             # words: the recording as it is may have one.
             _note(
                 notes,
-                f"{failed} of {len(outcomes)} utterances failed on the denoised copy: "
-                "aligning the recording as it is",
+                f"{len(failed)} of {len(outcomes)} utterances failed on the denoised copy: "
+                "aligning them in the recording as it is",
             )
-            again = _align_recording(original, request, options, tools, notes)
-            outcomes = [_better(o, a) for o, a in zip(outcomes, again, strict=True)]
+            utterances = [request["utterances"][i] for i in failed]
+            retried = {**request, "utterances": utterances}
+            again = _align_recording(original, retried, options, tools, notes)
+            for i, outcome in zip(failed, again, strict=True):
+                outcomes[i] = _better(outcomes[i], outcome)
     return [{"words": o.words, "error": o.error} for o in outcomes]
 
 
