@@ -114,8 +114,12 @@ def release_values() -> dict[str, Any]:
                         "image_pull_policy": "IfNotPresent",
                         "ttl_seconds_after_finished": JOB_TTL_SECONDS,
                         "resources": {
-                            "requests": {"cpu": "250m", "memory": "256Mi"},
-                            "limits": {"cpu": "1", "memory": "1Gi"},
+                            "requests": {
+                                "cpu": "250m",
+                                "memory": "256Mi",
+                                "ephemeral-storage": "256Mi",
+                            },
+                            "limits": {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "2Gi"},
                         },
                     }
                 },

@@ -527,3 +527,7 @@ def test_controller_built_job_fits_the_release(rendered: Rendered, tmp_path: Pat
     for key in ("runAsUser", "runAsGroup", "fsGroup"):
         assert pod["securityContext"][key] == api["securityContext"][key], key
     assert container["image"] == k8s.images["pocketsphinx"]
+    # Its scratch files (/tmp, an emptyDir on the node's disk) are scheduled for and bounded.
+    resources = container["resources"]
+    assert "ephemeral-storage" in resources["requests"], resources
+    assert "ephemeral-storage" in resources["limits"], resources

@@ -87,19 +87,32 @@ def test_a_runner_reporting_a_resource_failure_is_labelled_resource() -> None:
     )
 
 
-def test_a_container_killed_at_its_memory_limit_fails_at_once_saying_what_to_do() -> None:
-    job = failed_job(
-        "OOMKilled", exit_code=137, message="It needed more than the Job's memory limit of 2Gi."
-    )
+@pytest.mark.parametrize(
+    ("reason", "message", "ran_out_of", "limit"),
+    [
+        ("OOMKilled", "It needed more than the Job's memory limit of 2Gi.", "memory", "memory"),
+        (
+            "StorageLimit",
+            "It wrote more than the Job's storage limit. Container runner exceeded its local "
+            'ephemeral storage limit "4Gi".',
+            "scratch space",
+            "ephemeral-storage",
+        ),
+    ],
+)
+def test_a_job_stopped_at_its_own_limits_fails_at_once_saying_what_to_do(
+    reason: str, message: str, ran_out_of: str, limit: str
+) -> None:
+    job = failed_job(reason, exit_code=137, message=message)
     outcome = judge(job, None, "no result.json was written")
     assert (outcome.verdict, outcome.reason) == (Verdict.FAIL, "resource")
     error = outcome.error or ""
-    assert error.startswith("The alignment ran out of memory and was stopped.")
-    assert "the Job's memory limit of 2Gi" in error
+    assert error.startswith(f"The alignment ran out of {ran_out_of} and was stopped. {message}")
     assert "Split long recordings into shorter files" in error
     assert "TextGrids whose intervals mark the utterances" in error
-    assert "config.controller.kubernetes.resources" in error  # what an administrator can do
-    assert "try again" not in error  # it would run out of memory again
+    # What an administrator can do.
+    assert f"the {limit} of config.controller.kubernetes.resources" in error
+    assert "try again" not in error  # it would run out again
 
 
 @pytest.mark.parametrize(
@@ -155,6 +168,7 @@ def test_the_time_limit_grows_with_the_audio() -> None:
         ("BadInput", "bad_input"),
         ("Resource", "resource"),
         ("OOMKilled", "resource"),
+        ("StorageLimit", "resource"),
         (None, "error"),
         ("Killed", "killed"),
     ],

@@ -367,12 +367,16 @@ def _job(conditions: list[dict[str, str]], **status: Any) -> Any:
 
 
 def _pod(
-    *, reason: str | None = None, conditions: list[dict[str, str]] | None = None, **state: Any
+    *,
+    reason: str | None = None,
+    message: str | None = None,
+    conditions: list[dict[str, str]] | None = None,
+    **state: Any,
 ) -> Any:
     status: dict[str, Any] = {"phase": "Failed", "conditions": conditions or []}
     if reason:
         status["reason"] = reason
-        status["message"] = f"pod {reason}"
+        status["message"] = message or f"pod {reason}"
     if state:
         status["containerStatuses"] = [
             {"name": "runner", "image": "x", "imageID": "", "ready": False,
@@ -422,6 +426,30 @@ FAILED = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
             [_pod(conditions=[{"type": "DisruptionTarget", "status": "True",
                                "reason": "PreemptionByScheduler"}])],
             (JobPhase.FAILED, "Evicted", True), id="preempted",
+        ),
+        pytest.param(
+            _job(FAILED),
+            [_pod(reason="Evicted", message='Usage of EmptyDir volume "tmp" exceeds the limit '
+                                            '"1Gi". ')],
+            (JobPhase.FAILED, "StorageLimit", False), id="emptydir-size-limit",
+        ),
+        pytest.param(
+            _job(FAILED),
+            [_pod(reason="Evicted", message="Container runner exceeded its local ephemeral "
+                                            'storage limit "4Gi". ')],
+            (JobPhase.FAILED, "StorageLimit", False), id="container-storage-limit",
+        ),
+        pytest.param(
+            _job(FAILED),
+            [_pod(reason="Evicted", message="Pod ephemeral local storage usage exceeds the "
+                                            "total limit of containers 4Gi. ")],
+            (JobPhase.FAILED, "StorageLimit", False), id="pod-storage-limit",
+        ),
+        pytest.param(
+            _job(FAILED),
+            [_pod(reason="Evicted", message="The node was low on resource: ephemeral-storage. "
+                  "Container runner was using 20Ki, which exceeds its request of 0. ")],
+            (JobPhase.FAILED, "Evicted", True), id="node-disk-pressure",
         ),
         pytest.param(
             _job(FAILED), [_pod(reason="NodeShutdown")],

@@ -106,9 +106,10 @@ def retry_delay(config: ControllerConfig, attempts: int) -> float:
 
 
 # Job reasons of input beyond what the aligner can hold: the runner's ExitCode.RESOURCE (a
-# recording longer than the engine takes, an engine out of memory) and a container killed at
-# its memory limit. Neither is retried; both count under one metrics label.
-RESOURCE_REASONS = frozenset({"Resource", "OOMKilled"})
+# recording longer than the engine takes, an engine out of memory), a container killed at
+# its memory limit and a pod evicted past its storage limit. None is retried; all count under
+# one metrics label.
+RESOURCE_REASONS = frozenset({"Resource", "OOMKilled", "StorageLimit"})
 RESOURCE_LABEL = "resource"
 # Metrics labels of the runner's exit codes, for a failure it reported itself.
 _EXIT_CODE_LABELS: dict[int, str] = {
@@ -118,8 +119,8 @@ _EXIT_CODE_LABELS: dict[int, str] = {
 
 
 def reason_label(reason: str | None) -> str:
-    """``DeadlineExceeded`` -> ``deadline_exceeded``; ``Resource`` and ``OOMKilled`` ->
-    ``resource``."""
+    """``DeadlineExceeded`` -> ``deadline_exceeded``; ``Resource``, ``OOMKilled`` and
+    ``StorageLimit`` -> ``resource``."""
     if not reason:
         return "error"
     if reason in RESOURCE_REASONS:
@@ -146,12 +147,14 @@ def job_failure_sentence(job: JobStatus) -> str:
         return f"The aligner could not process these files{detail}. Please check them."
     if job.reason == "Resource" or job.exit_code == ExitCode.RESOURCE:
         return f"The recordings are too large for the aligner{detail}. {_SPLIT_ADVICE}"
-    if job.reason == "OOMKilled":
+    if job.reason in ("OOMKilled", "StorageLimit"):
+        what = "memory" if job.reason == "OOMKilled" else "scratch space"
+        limit = "memory" if job.reason == "OOMKilled" else "ephemeral-storage"
         message = f" {job.message}" if job.message else ""
         return (
-            f"The alignment ran out of memory and was stopped.{message} {_SPLIT_ADVICE} An "
-            "administrator can give alignment Jobs more memory "
-            "(config.controller.kubernetes.resources in the Helm chart's values)."
+            f"The alignment ran out of {what} and was stopped.{message} {_SPLIT_ADVICE} An "
+            f"administrator can give alignment Jobs more {what} (the {limit} of "
+            "config.controller.kubernetes.resources in the Helm chart's values)."
         )
     return (
         f"The alignment stopped unexpectedly ({job.reason or 'Error'}){detail}. {_INTERNAL_ADVICE}"

@@ -22,6 +22,9 @@ container OOMKilled           OOMKilled           no         it hit its own memo
                                                              and limit hits again (no pod
                                                              failure rule can match it: its
                                                              137 is any SIGKILL's)
+evicted past its own storage  StorageLimit        no         its scratch files (/tmp) outgrew
+limit (ephemeral-storage,                                    the Job's limit, as a rerun would
+emptyDir sizeLimit)                                          again
 pod evicted (node pressure,   Evicted             yes        the node failed, not the task
 eviction API, preemption)
 pod lost (node gone, pod      PodLost             yes        idem
@@ -77,6 +80,13 @@ _POD_LOST_REASONS = frozenset(
 # DisruptionTarget condition reasons that mean the pod was evicted or preempted.
 _EVICTION_REASONS = frozenset(
     {"EvictionByEvictionAPI", "TerminationByKubelet", "PreemptionByScheduler"}
+)
+# The kubelet's eviction messages for a pod past its own storage limits, not the node's
+# (pkg/kubelet/eviction/helpers.go): an emptyDir's sizeLimit, a container's or the whole
+# pod's ephemeral-storage limit. "The node was low on resource: ephemeral-storage" is not one.
+_OWN_STORAGE_LIMIT = re.compile(
+    r"EmptyDir volume \S+ exceeds the limit|exceeded its local ephemeral storage limit"
+    r"|local storage usage exceeds the total limit of containers"
 )
 # The exit code in a PodFailurePolicy condition's message (the Job controller's wording,
 # pkg/controller/job/pod_failure_policy.go: "Container runner for pod ns/name failed with
@@ -586,6 +596,10 @@ def _failure(task_id: str, job: Any, condition: Any, pods: list[Any]) -> JobStat
         disruption is not None and disruption.reason in _EVICTION_REASONS
     ):
         detail = pod_message or (disruption.message if disruption is not None else "") or ""
+        if _OWN_STORAGE_LIMIT.search(detail):
+            return failed(
+                "StorageLimit", False, f"It wrote more than the Job's storage limit. {detail}", code
+            )
         return failed("Evicted", True, f"The pod was evicted. {detail}".strip(), code)
     if disruption is not None or pod_reason in _POD_LOST_REASONS:
         detail = pod_message or (disruption.message if disruption is not None else "") or ""
