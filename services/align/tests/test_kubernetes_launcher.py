@@ -392,6 +392,16 @@ def _pod(
 
 
 FAILED = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+# The kubelet's messages when a pod passes its own storage limits.
+OWN_STORAGE_LIMIT_EVICTIONS = {
+    "emptydir-size-limit": 'Usage of EmptyDir volume "tmp" exceeds the limit "1Gi". ',
+    "container-storage-limit": (
+        'Container runner exceeded its local ephemeral storage limit "4Gi". '
+    ),
+    "pod-storage-limit": (
+        "Pod ephemeral local storage usage exceeds the total limit of containers 4Gi. "
+    ),
+}
 
 
 @pytest.mark.parametrize(
@@ -427,24 +437,13 @@ FAILED = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
                                "reason": "PreemptionByScheduler"}])],
             (JobPhase.FAILED, "Evicted", True), id="preempted",
         ),
-        pytest.param(
-            _job(FAILED),
-            [_pod(reason="Evicted", message='Usage of EmptyDir volume "tmp" exceeds the limit '
-                                            '"1Gi". ')],
-            (JobPhase.FAILED, "StorageLimit", False), id="emptydir-size-limit",
-        ),
-        pytest.param(
-            _job(FAILED),
-            [_pod(reason="Evicted", message="Container runner exceeded its local ephemeral "
-                                            'storage limit "4Gi". ')],
-            (JobPhase.FAILED, "StorageLimit", False), id="container-storage-limit",
-        ),
-        pytest.param(
-            _job(FAILED),
-            [_pod(reason="Evicted", message="Pod ephemeral local storage usage exceeds the "
-                                            "total limit of containers 4Gi. ")],
-            (JobPhase.FAILED, "StorageLimit", False), id="pod-storage-limit",
-        ),
+        *[
+            pytest.param(
+                _job(FAILED), [_pod(reason="Evicted", message=message)],
+                (JobPhase.FAILED, "StorageLimit", False), id=name,
+            )
+            for name, message in OWN_STORAGE_LIMIT_EVICTIONS.items()
+        ],
         pytest.param(
             _job(FAILED),
             [_pod(reason="Evicted", message="The node was low on resource: ephemeral-storage. "
