@@ -128,6 +128,11 @@ def reason_label(reason: str | None) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", reason).lower()
 
 
+# Job reasons of a Job stopped at its own limits -> (what it ran out of, the resource name).
+_OWN_LIMITS = {
+    "OOMKilled": ("memory", "memory"),
+    "StorageLimit": ("scratch space", "ephemeral-storage"),
+}
 _INTERNAL_ADVICE = "It has been logged; please try again, or report the task id if it persists."
 _SPLIT_ADVICE = (
     "Split long recordings into shorter files, or upload TextGrids whose intervals mark the "
@@ -147,9 +152,8 @@ def job_failure_sentence(job: JobStatus) -> str:
         return f"The aligner could not process these files{detail}. Please check them."
     if job.reason == "Resource" or job.exit_code == ExitCode.RESOURCE:
         return f"The recordings are too large for the aligner{detail}. {_SPLIT_ADVICE}"
-    if job.reason in ("OOMKilled", "StorageLimit"):
-        what = "memory" if job.reason == "OOMKilled" else "scratch space"
-        limit = "memory" if job.reason == "OOMKilled" else "ephemeral-storage"
+    if job.reason in _OWN_LIMITS:
+        what, limit = _OWN_LIMITS[job.reason]
         message = f" {job.message}" if job.message else ""
         return (
             f"The alignment ran out of {what} and was stopped.{message} {_SPLIT_ADVICE} An "
