@@ -31,7 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from autophon_align.engines import adaptation, denoise
+from autophon_align.engines import adaptation, arpabet, denoise
 from autophon_align.engines.chunks import (
     MAX_CHUNK_SECONDS,
     WHOLE_UP_TO_SECONDS,
@@ -54,6 +54,14 @@ MIN_UTTERANCE = 0.05
 # 1 more point of word edges within 20 ms on clean connected speech and 2.5 more at 10-20 dB
 # SNR (bench/accuracy.py's voices and 40 more sentences), for about half as much time again.
 TOPN = 16
+# A consonant aligned longer than this (s) has taken in a pause: in noise the decoder's silence
+# model can lose to a weak consonant (a sentence-initial "the" took in 0.36 s and 1.4 s of pause
+# at 10 dB SNR). Such a word is aligned again with its neighbours, silence made likelier.
+LONGEST_CONSONANT = 0.3
+# The silence probability of that second try (the decoder's default is 0.005). Over whole
+# recordings it kept pauses out of words but put 1-3 points fewer word edges within 20 ms, so
+# only those words get it.
+MENDING_SILPROB = 0.1
 # Beams of the second try (the defaults are 1e-48, 7e-29, 1e-48).
 WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}
 BLOCK_FRAMES = 16000  # samples per block fed to the word pass of a long utterance
@@ -328,7 +336,8 @@ def _not_adaptable(aligned: list[_Outcome]) -> str | None:
 
 
 class _Decoders:
-    """A decoder with the default beams and one with wide beams (made when first needed).
+    """A decoder with the default beams and one with wide beams, each also with silence made
+    likelier (for words that took in a pause), made when first needed.
 
     The default beams sometimes prune the only path through a long grammar ("Final result
     does not match the grammar"); the wide ones are slower but keep it. A decoder whose search
@@ -336,17 +345,20 @@ class _Decoders:
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
-        self._made: dict[bool, Any] = {}
+        self._made: dict[tuple[bool, bool], Any] = {}
 
-    def get(self, wide: bool) -> Any:
-        if wide not in self._made:
+    def get(self, wide: bool, pauses: bool = False) -> Any:
+        if (wide, pauses) not in self._made:
             from pocketsphinx import Decoder
 
-            self._made[wide] = Decoder(**(_widened(self.options) if wide else self.options))
-        return self._made[wide]
+            options = _widened(self.options) if wide else self.options
+            if pauses:
+                options = {**options, "silprob": MENDING_SILPROB}
+            self._made[wide, pauses] = Decoder(**options)
+        return self._made[wide, pauses]
 
-    def discard(self, wide: bool) -> None:
-        self._made.pop(wide, None)
+    def discard(self, wide: bool, pauses: bool = False) -> None:
+        self._made.pop((wide, pauses), None)
 
     def release(self) -> None:
         """Free every decoder (each holds the model: tens of MiB)."""
@@ -431,6 +443,11 @@ class _UtteranceAligner:
         return _Outcome(aligned, "; ".join(errors) or None, median, partial)
 
     def _align_part(self, part: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
+        """Both passes over ``part``, and its words that took in a pause mended."""
+        words, level = self._both_passes(part)
+        return self._mend_swallowed_pauses(part, words), level
+
+    def _both_passes(self, part: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
         """Both passes over ``part``; with wide beams when the default ones lose the path."""
         for wide in (False, True):
             try:
@@ -450,6 +467,40 @@ class _UtteranceAligner:
                 self.decoders.discard(wide)
                 raise
         raise AssertionError("unreachable")
+
+    def _mend_swallowed_pauses(
+        self, part: dict[str, Any], words: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """``words`` (of ``part``), where each word that took in a pause (_took_in_a_pause)
+        has been aligned again with the words beside it, between the words around them and
+        with silence made likelier; the new alignment is kept when no word in it took in a
+        pause."""
+        texts = part["text"].split()
+        for k, word in enumerate(words):
+            if not _took_in_a_pause(word):
+                continue
+            lo, hi = max(0, k - 1), min(len(words), k + 2)
+            window = {
+                "start": words[lo - 1]["end"] if lo else part["start"],
+                "end": words[hi]["start"] if hi < len(words) else part["end"],
+                "text": " ".join(texts[lo:hi]),
+            }
+            decoder = self.decoders.get(wide=True, pauses=True)
+            try:
+                again, _ = _align_one(
+                    decoder, self.recording, self.rate, self.total, window, self.request
+                )
+            except (RuntimeError, ValueError):
+                self.decoders.discard(wide=True, pauses=True)
+                continue
+            mended = not any(_took_in_a_pause(w) for w in again)
+            if mended:
+                words[lo:hi] = again
+            outcome = "aligned again" if mended else "kept (aligning it again did not help)"
+            print(
+                f"{word['label']!r} at {word['start']:.2f} s took in a pause: {outcome}", flush=True
+            )
+        return words
 
     def _plan(self, utterance: dict[str, Any], windows: list[float]) -> list[Chunk]:
         """The chunks of a long utterance, from a word pass in windows of the first length
@@ -556,6 +607,14 @@ class _UtteranceAligner:
             for s in decoder.seg()
             if not s.word.startswith(("<", "[", "("))
         ]
+
+
+def _took_in_a_pause(word: dict[str, Any]) -> bool:
+    """Whether one of ``word``'s consonants is aligned longer than LONGEST_CONSONANT."""
+    return any(
+        label in arpabet.CONSONANTS and end - start > LONGEST_CONSONANT
+        for label, start, end in word["phones"]
+    )
 
 
 def _sample(chunks: list[Chunk], share: float) -> list[Chunk]:
