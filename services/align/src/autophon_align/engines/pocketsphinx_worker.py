@@ -447,12 +447,15 @@ class _UtteranceAligner:
         words, level = self._both_passes(part)
         return self._mend_swallowed_pauses(part, words), level
 
-    def _both_passes(self, part: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
-        """Both passes over ``part``; with wide beams when the default ones lose the path."""
-        for wide in (False, True):
+    def _both_passes(
+        self, part: dict[str, Any], pauses: bool = False
+    ) -> tuple[list[dict[str, Any]], float]:
+        """Both passes over ``part``; with wide beams when the default ones lose the path
+        (only wide ones, silence made likelier, when ``pauses``)."""
+        for wide in (True,) if pauses else (False, True):
             try:
                 return _align_one(
-                    self.decoders.get(wide),
+                    self.decoders.get(wide, pauses),
                     self.recording,
                     self.rate,
                     self.total,
@@ -460,11 +463,11 @@ class _UtteranceAligner:
                     self.request,
                 )
             except _NoPath:
-                self.decoders.discard(wide)
+                self.decoders.discard(wide, pauses)
                 if wide:
                     raise
             except (RuntimeError, ValueError):
-                self.decoders.discard(wide)
+                self.decoders.discard(wide, pauses)
                 raise
         raise AssertionError("unreachable")
 
@@ -485,13 +488,9 @@ class _UtteranceAligner:
                 "end": words[hi]["start"] if hi < len(words) else part["end"],
                 "text": " ".join(texts[lo:hi]),
             }
-            decoder = self.decoders.get(wide=True, pauses=True)
             try:
-                again, _ = _align_one(
-                    decoder, self.recording, self.rate, self.total, window, self.request
-                )
+                again, _ = self._both_passes(window, pauses=True)
             except (RuntimeError, ValueError):
-                self.decoders.discard(wide=True, pauses=True)
                 continue
             mended = not any(_took_in_a_pause(w) for w in again)
             if mended:
