@@ -221,16 +221,27 @@ def test_refine_moves_word_edges_onto_the_speech() -> None:
     assert word.phones[0].start == word.start and word.phones[-1].end == word.end
 
 
-def test_refine_gives_back_a_swallowed_pause() -> None:
+@pytest.mark.parametrize("inside", [0.0, 0.01])
+def test_refine_gives_back_a_swallowed_pause(inside: float) -> None:
+    """Also when the word's edge lies a frame (``inside`` s) into the speech beside the pause:
+    the aligner's edges fall on 10 ms frames."""
     rate = 16000
     silence = array("h", bytes(2 * rate // 4))
     samples = tone(0.3) + silence + tone(0.3)
     # The second word took the 0.25 s pause into its first phone.
-    first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
-    second = Segment("b", 0.3, 0.85, [Segment("B", 0.3, 0.6), Segment("IY", 0.6, 0.85)])
+    edge = 0.3 - inside
+    first = Segment("a", 0.0, edge, [Segment("AH", 0.0, edge)])
+    second = Segment("b", edge, 0.85, [Segment("B", edge, 0.6), Segment("IY", 0.6, 0.85)])
     refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
     assert second.start == pytest.approx(0.55, abs=0.005)
+    assert first.end == pytest.approx(0.3, abs=0.006)  # beside a pause now: refined too
+    # The first word took the pause into its last phone.
+    edge = 0.55 + inside
+    first = Segment("a", 0.0, edge, [Segment("AH", 0.0, 0.2), Segment("D", 0.2, edge)])
+    second = Segment("b", edge, 0.85, [Segment("IY", edge, 0.85)])
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
     assert first.end == pytest.approx(0.3, abs=0.006)
+    assert second.start == pytest.approx(0.55, abs=0.005)
 
 
 def test_registry() -> None:

@@ -36,6 +36,9 @@ FRAME = 0.005  # analysis window (s)
 HOP = 0.001  # step of the edge search (s)
 WINDOW = 0.08  # how far an edge next to a pause may move (s)
 MIN_PAUSE = 0.12  # low-energy stretch inside a word's edge phone that counts as a pause (s)
+# A word whose edge phone took in a pause may still begin (end) this far (s) inside the speech
+# beside it: the aligner's edges fall on 10 ms frames, the energy's every HOP.
+EDGE_SLACK = 0.02
 MIN_GAP = 0.03  # gap between words that counts as a pause (s)
 MIN_PHONE = 0.01  # shortest phone left after moving an edge (s)
 SUSTAIN = 3  # consecutive loud frames that make an onset
@@ -131,12 +134,23 @@ def refine_words(words: list[Segment], samples: array[int], rate: int, levels: L
 
 def _give_back_pauses(word: Segment, energy: Energy, threshold: float) -> None:
     first, last = word.phones[0], word.phones[-1]
-    onset = _onset(energy.frames(word.start, first.end - MIN_PHONE), threshold)
-    if onset is not None and onset - word.start >= MIN_PAUSE:
+    frames = _quiet_from(energy.frames(word.start, first.end - MIN_PHONE), threshold)
+    onset = _onset(frames, threshold)
+    if onset is not None and onset - frames[0][0] >= MIN_PAUSE:
         word.start = first.start = onset
-    offset = _offset(energy.frames(last.start + MIN_PHONE, word.end), threshold)
-    if offset is not None and word.end - offset >= MIN_PAUSE:
+    frames = _quiet_from(energy.frames(last.start + MIN_PHONE, word.end)[::-1], threshold)[::-1]
+    offset = _offset(frames, threshold)
+    if offset is not None and frames[-1][0] + HOP - offset >= MIN_PAUSE:
         word.end = last.end = offset
+
+
+def _quiet_from(frames: list[tuple[float, float]], threshold: float) -> list[tuple[float, float]]:
+    """``frames`` from the first quiet one within EDGE_SLACK of their start (all of them when
+    none is quiet there)."""
+    for i, (_, db) in enumerate(frames[: round(EDGE_SLACK / HOP) + 1]):
+        if db < threshold:
+            return frames[i:]
+    return frames
 
 
 def _levels_of(words: list[Segment], energy: Energy, duration: float) -> tuple[float, float]:
