@@ -21,6 +21,7 @@ import pytest
 
 from bench import festival
 from bench.accuracy import PLAIN_ASSETS, Material, Scores, align, materials
+from bench.speech import long_speech
 
 
 class Materials:
@@ -49,11 +50,9 @@ def within_20ms(scores: Scores) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("condition", "floor", "largest"),
-    # Festival's HTS voice starts a stop-initial word after a pause at its silent closure,
-    # 150 ms before the burst ("to").
     [
         ("clean_en_us", 0.92, 0.1),
-        ("clean_festival_slt", 0.86, 0.2),
+        ("clean_festival_slt", 0.86, 0.1),
         ("clean_festival_kal", 0.75, 0.1),
     ],
 )
@@ -95,7 +94,7 @@ def test_two_speakers_in_textgrid_tiers(material: Materials, tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("step", "condition", "gain"),
     [
-        ("speaker_adaptation", "clean_en_us", 0.04),
+        ("speaker_adaptation", "clean_en", 0.05),
         ("speaker_adaptation", "noise_20db", 0.0),
         ("denoise", "noise_10db", 0.08),
         ("denoise", "noise_10db_festival_slt", 0.08),
@@ -146,3 +145,25 @@ def test_a_word_that_took_in_a_pause_is_aligned_again(material: Materials, tmp_p
     ), mended
     assert max(scores.word_errors) <= 0.15, scores.summary("word")
     assert within_20ms(scores) >= 0.74, scores.summary("word")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("seconds", "seed", "mended"),
+    [(90, 5, "'a' at 65.53 s is short and ends at a pause: aligned again"), (150, 2, None)],
+)
+def test_a_reading_aligned_in_chunks_has_no_word_far_off(
+    tmp_path: Path, seconds: int, seed: int, mended: str | None
+) -> None:
+    """A reading long enough to go in chunks, pauses of 0.2-0.8 s between its sentences
+    (bench/speech.py long_speech). Each had one word 0.25-0.27 s off: a sentence-initial "a"
+    aligned on the end of the previous sentence's last word, and a chunk seam then cut in the
+    pause after it (seed 5); "Professor", whose P took in the pause before it while its start
+    lay 2 ms inside the previous word's speech, so that refinement did not give the pause
+    back (seed 2)."""
+    scores, _ = align(Material(f"reading_{seed}", long_speech(seconds, seed=seed)), tmp_path)
+    (log,) = tmp_path.rglob("engine.log")
+    if mended:
+        assert mended in log.read_text("utf-8").splitlines()
+    assert max(scores.word_errors) <= 0.1, scores.summary("word")
+    assert within_20ms(scores) >= 0.9, scores.summary("word")

@@ -1,6 +1,6 @@
 # ruff: noqa: RUF001  (IPA symbols are meant)
 """The engines' building blocks: the subprocess helper, IPA to ARPAbet, pronunciation
-precedence, pause-edge refinement, the registry."""
+precedence, pause-edge refinement, words misplaced at a pause, the registry."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 import time
 from array import array
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,7 @@ from autophon_align.engines.base import (
 from autophon_align.engines.espeak import espeak_pronunciations
 from autophon_align.engines.ipa import ipa_labels_for
 from autophon_align.engines.pocketsphinx import PocketsphinxEngine, _write_dictionary
+from autophon_align.engines.pocketsphinx_worker import _misplaced
 from autophon_align.engines.process import run_tool, tail_lines
 from autophon_align.engines.pronunciations import Source, TaskLexicon, build_task_lexicon
 from autophon_align.engines.refine import Segment, levels_of, refine_words
@@ -242,6 +244,35 @@ def test_refine_gives_back_a_swallowed_pause(inside: float) -> None:
     refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
     assert first.end == pytest.approx(0.3, abs=0.006)
     assert second.start == pytest.approx(0.55, abs=0.005)
+
+
+def test_words_misplaced_at_a_pause() -> None:
+    def word(label: str, *phones: tuple[str, float, float]) -> dict[str, Any]:
+        return {
+            "label": label,
+            "start": phones[0][1],
+            "end": phones[-1][2],
+            "phones": [list(p) for p in phones],
+        }
+
+    # A stop longer than 0.2 s, or another consonant longer than 0.3 s, took in a pause.
+    please = [word("please", ("P", 0.0, 0.25), ("L", 0.25, 0.3), ("IY", 0.3, 0.4))]
+    assert _misplaced(please, 0) == "took in a pause"
+    then = [word("then", ("DH", 0.0, 0.25), ("EH", 0.25, 0.35), ("N", 0.35, 0.4))]
+    assert _misplaced(then, 0) is None
+    then[0]["phones"][0][1] = -0.1
+    assert _misplaced(then, 0) == "took in a pause"
+    # A short word joined to the word before it and followed by a pause.
+    morning = word("morning", ("M", 0.0, 0.1), ("AO", 0.1, 0.3), ("NG", 0.3, 0.5))
+    a = word("a", ("EY", 0.5, 0.55))
+    phonetician = word("phonetician", ("F", 0.8, 0.9), ("AH", 0.9, 1.0))
+    assert _misplaced([morning, a, phonetician], 1) == "is short and ends at a pause"
+    assert _misplaced([morning, a], 1) is None  # the last word: nothing to follow
+    phonetician["start"] = phonetician["phones"][0][1] = 0.6
+    assert _misplaced([morning, a, phonetician], 1) is None  # no pause after it
+    morning["end"] = morning["phones"][-1][2] = 0.4
+    phonetician["start"] = phonetician["phones"][0][1] = 0.8
+    assert _misplaced([morning, a, phonetician], 1) is None  # a pause before it too
 
 
 def test_registry() -> None:

@@ -22,6 +22,7 @@ CONSONANTS = frozenset(
     ]
 )
 PHONES = VOWELS | CONSONANTS
+STOPS = frozenset(["B", "D", "G", "K", "P", "T"])
 
 _STRESS_RE = re.compile(r"^([A-Z]+)([012])$")
 

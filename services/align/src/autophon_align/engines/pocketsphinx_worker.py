@@ -40,7 +40,7 @@ from autophon_align.engines.chunks import (
     gaps_between,
     plan_chunks,
 )
-from autophon_align.engines.refine import Segment, levels_of, refine_words
+from autophon_align.engines.refine import MIN_GAP, Segment, levels_of, refine_words
 
 SAMPLE_RATE = 16000
 # Padding around each utterance (s): gives the search a pause to start and end in.
@@ -58,6 +58,13 @@ TOPN = 16
 # model can lose to a weak consonant (a sentence-initial "the" took in 0.36 s and 1.4 s of pause
 # at 10 dB SNR). Such a word is aligned again with its neighbours, silence made likelier.
 LONGEST_CONSONANT = 0.3
+# A stop's closure is as silent as the pause before it: a stop aligned longer than this (s) has
+# taken in a pause too (a sentence-initial "please" took 0.29 s, 0.26 s of it pause).
+LONGEST_STOP = 0.2
+# A word of at most this many phones, joined to the word before it and followed by a pause of
+# at least MIN_CUT_PAUSE, may belong after the pause: a sentence-initial "a" was aligned on the
+# end of the previous sentence's last word, 0.3-0.6 s early. It is aligned again as above.
+SHORT_WORD_PHONES = 2
 # The silence probability of that second try (the decoder's default is 0.005). Over whole
 # recordings it kept pauses out of words but put 1-3 points fewer word edges within 20 ms, so
 # only those words get it.
@@ -409,8 +416,8 @@ class _UtteranceAligner:
         windows = [self.window, self.max_chunk] if self.window > self.max_chunk else [self.window]
         if not self.is_long(utterance) and key not in self.plans:
             try:
-                words, level = self._align_part(utterance)
-                return _Outcome(words, None, level)
+                words, level = self._both_passes(utterance)
+                return _Outcome(self._mend(utterance, words), None, level)
             except _NoPath:
                 if duration <= self.max_chunk:
                     raise
@@ -420,9 +427,11 @@ class _UtteranceAligner:
         if key not in self.plans:
             self.plans[key] = self._plan(utterance, windows)
         chunks = _sample(self.plans[key], share)
-        aligned: list[dict[str, Any]] = []
+        # Runs of consecutive chunks aligned (part, words): mended as one, across the seams.
+        runs: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
         levels: list[float] = []
         errors: list[str] = []
+        last = -1
         for chunk in chunks:
             part = {
                 "start": utterance["start"] + chunk.start,
@@ -430,22 +439,24 @@ class _UtteranceAligner:
                 "text": " ".join(words[chunk.first : chunk.last]),
             }
             try:
-                part_words, level = self._align_part(part)
+                part_words, level = self._both_passes(part)
             except (RuntimeError, ValueError) as exc:
                 errors.append(f"{part['start']:.1f}-{part['end']:.1f} s: {exc}")
                 continue
-            aligned.extend(part_words)
+            if runs and chunk.first == last:
+                run, run_words = runs[-1]
+                run["end"], run["text"] = part["end"], f"{run['text']} {part['text']}"
+                run_words.extend(part_words)
+            else:
+                runs.append((part, part_words))
+            last = chunk.last
             levels.append(level)
+        aligned = [word for run, run_words in runs for word in self._mend(run, run_words)]
         if not aligned and errors:
             raise RuntimeError(errors[0])
         median = sorted(levels)[len(levels) // 2] if levels else None
         partial = len(chunks) < len(self.plans[key])
         return _Outcome(aligned, "; ".join(errors) or None, median, partial)
-
-    def _align_part(self, part: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
-        """Both passes over ``part``, and its words that took in a pause mended."""
-        words, level = self._both_passes(part)
-        return self._mend_swallowed_pauses(part, words), level
 
     def _both_passes(
         self, part: dict[str, Any], pauses: bool = False
@@ -471,16 +482,15 @@ class _UtteranceAligner:
                 raise
         raise AssertionError("unreachable")
 
-    def _mend_swallowed_pauses(
-        self, part: dict[str, Any], words: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        """``words`` (of ``part``), where each word that took in a pause (_took_in_a_pause)
+    def _mend(self, part: dict[str, Any], words: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``words`` (all of ``part``'s), where each word misplaced at a pause (_misplaced)
         has been aligned again with the words beside it, between the words around them and
-        with silence made likelier; the new alignment is kept when no word in it took in a
-        pause."""
+        with silence made likelier; the new alignment is kept when no word in it looks
+        misplaced."""
         texts = part["text"].split()
         for k, word in enumerate(words):
-            if not _took_in_a_pause(word):
+            why = _misplaced(words, k)
+            if why is None:
                 continue
             lo, hi = max(0, k - 1), min(len(words), k + 2)
             window = {
@@ -492,13 +502,11 @@ class _UtteranceAligner:
                 again, _ = self._both_passes(window, pauses=True)
             except (RuntimeError, ValueError):
                 continue
-            mended = not any(_took_in_a_pause(w) for w in again)
+            mended = not any(_misplaced(again, j) for j in range(len(again)))
             if mended:
                 words[lo:hi] = again
             outcome = "aligned again" if mended else "kept (aligning it again did not help)"
-            print(
-                f"{word['label']!r} at {word['start']:.2f} s took in a pause: {outcome}", flush=True
-            )
+            print(f"{word['label']!r} at {word['start']:.2f} s {why}: {outcome}", flush=True)
         return words
 
     def _plan(self, utterance: dict[str, Any], windows: list[float]) -> list[Chunk]:
@@ -608,12 +616,23 @@ class _UtteranceAligner:
         ]
 
 
-def _took_in_a_pause(word: dict[str, Any]) -> bool:
-    """Whether one of ``word``'s consonants is aligned longer than LONGEST_CONSONANT."""
-    return any(
-        label in arpabet.CONSONANTS and end - start > LONGEST_CONSONANT
-        for label, start, end in word["phones"]
-    )
+def _misplaced(words: list[dict[str, Any]], k: int) -> str | None:
+    """Why ``words[k]`` looks misplaced at a pause, or None: a consonant of it aligned longer
+    than LONGEST_CONSONANT (a stop, LONGEST_STOP), or it is short (SHORT_WORD_PHONES), joined
+    to the word before it and followed by a pause."""
+    word = words[k]
+    for label, start, end in word["phones"]:
+        longest = LONGEST_STOP if label in arpabet.STOPS else LONGEST_CONSONANT
+        if label in arpabet.CONSONANTS and end - start > longest:
+            return "took in a pause"
+    if (
+        0 < k < len(words) - 1
+        and len(word["phones"]) <= SHORT_WORD_PHONES
+        and word["start"] - words[k - 1]["end"] < MIN_GAP
+        and words[k + 1]["start"] - word["end"] >= MIN_CUT_PAUSE
+    ):
+        return "is short and ends at a pause"
+    return None
 
 
 def _sample(chunks: list[Chunk], share: float) -> list[Chunk]:
