@@ -175,15 +175,22 @@ def align(
     result = RunResult.load(paths)
     if result.status != "completed":
         raise RuntimeError(f"{material.name}: {result.error}")
+    if material.plain:
+        return score_result(material.speech.words, paths.result_zip), result
     grid = _result_grid(paths.result_zip, paths.root / "result.TextGrid")
     scores = Scores()
-    if material.plain:
-        scores.add(score(material.speech.words, _spans(grid, "words"), _spans(grid, "phones")))
     for speaker, turns in material.turns.items():
         truth = [w for _, _, words in turns for w in words]
         words = _spans(grid, f"{speaker} - words")
         scores.add(score(truth, words, _spans(grid, f"{speaker} - phones")))
     return scores, result
+
+
+def score_result(truth: Sequence[Timed], result_zip: Path) -> Scores:
+    """``score`` of the words and phones in the TextGrid of ``result_zip`` (a result of one
+    recording with a plain transcript)."""
+    grid = _result_grid(result_zip, result_zip.with_suffix(".TextGrid"))
+    return score(truth, _spans(grid, "words"), _spans(grid, "phones"))
 
 
 def _with_assets(settings: Settings, assets: dict[str, str]) -> Settings:

@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from autophon_core.models import new_task_id
@@ -35,6 +36,7 @@ class JobRun:
     maxrss_kib: int  # ru_maxrss from wait4
     tree_peak_kib: int  # sampled sum of the process tree
     result: RunResult
+    result_zip: Path
 
 
 def run_task(env: BenchEnv, recording: Recording, folder_name: str) -> JobRun:
@@ -66,7 +68,7 @@ def run_task(env: BenchEnv, recording: Recording, folder_name: str) -> JobRun:
     result = RunResult.load(paths)
     if process.returncode != 0 or result.status != "completed":
         raise RuntimeError(f"run-task failed ({process.returncode}): {result.error}")
-    return JobRun(elapsed, usage.ru_maxrss, sampler.peak_kib["job"], result)
+    return JobRun(elapsed, usage.ru_maxrss, sampler.peak_kib["job"], result, paths.result_zip)
 
 
 def job_context(job: JobRun, recording: Recording) -> dict[str, Any]:

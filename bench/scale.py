@@ -8,21 +8,26 @@ audio seconds) and the sampled peak RSS of the whole process tree (runner + engi
 50 ms), which is what a Job's memory limit must cover; ``ru_maxrss`` is in the context, but
 it counts the bench process too (see ``_make_reading``). One more row has the 30-minute
 reading with white noise at 10 dB SNR, which the engine aligns on a denoised copy
-(engines/denoise.py). The quick mode aligns one 70 s recording (chunked, as the long ones
+(engines/denoise.py). And for each, the word edges' accuracy against espeak-ng's own times,
+as bench/accuracy.py measures it: a long recording goes in chunks cut at pauses, and a seam
+must not cost accuracy. The quick mode aligns one 70 s recording (chunked, as the long ones
 are) under the 5 min label.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.accuracy import score_result
 from bench.engine import job_context, rtf_figure, run_task
 from bench.env import BenchEnv
 from bench.recordings import Recording, wav_seconds
 from bench.report import Figure
+from bench.speech import Timed
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +44,8 @@ def run(env: BenchEnv) -> Iterator[Figure]:
         sizes = [(m, m * 60.0, None) for m in MINUTES] + [(NOISY[0], NOISY[0] * 60.0, NOISY[1])]
     for minutes, seconds, snr_db in sizes:
         label = f"{minutes}min" + (f"_noise{snr_db:g}db" if snr_db is not None else "")
-        recording = _make_reading(env.folder(f"scale-{label}"), seconds, minutes, snr_db)
+        folder = env.folder(f"scale-{label}")
+        recording = _make_reading(folder, seconds, minutes, snr_db)
         job = run_task(env, recording, f"scale-{label}-run")
         context = {**job_context(job, recording), "words": len(recording.transcript.split())}
         yield rtf_figure(f"scale_rtf_{label}", job, recording, context)
@@ -52,6 +58,17 @@ def run(env: BenchEnv) -> Iterator[Figure]:
             target_met=peak < TARGET_PEAK_MIB if minutes == 60 and not env.quick else None,
             context={**context, "maxrss_mib": job.maxrss_kib / 1024},
         )
+        truth = [Timed.from_dict(word) for word in json.loads(_truth(folder).read_text("utf-8"))]
+        summary = score_result(truth, job.result_zip).summary("word")
+        yield Figure(
+            name=f"scale_word_within_20ms_{label}",
+            value=100 * summary["within_20ms"],
+            unit="%",
+            context={
+                "boundaries": 2 * len(truth),
+                **{k: round(100 * v, 1) if "within" in k else v for k, v in summary.items()},
+            },
+        )
 
 
 def _make_reading(
@@ -63,12 +80,19 @@ def _make_reading(
     sampled peak of the Job's process tree."""
     wav, text = folder / "reading.wav", folder / "reading.txt"
     code = (
-        "from pathlib import Path; from bench.speech import long_speech, with_noise, write_wav\n"
+        "import json; from dataclasses import asdict; from pathlib import Path\n"
+        "from bench.speech import long_speech, with_noise, write_wav\n"
         f"s = long_speech({seconds!r}, seed={seed!r})\n"
         + (f"s = with_noise(s, {snr_db!r}, seed={seed!r})\n" if snr_db is not None else "")
         + f"write_wav(s, Path({str(wav)!r}))\n"
         f"Path({str(text)!r}).write_text(' '.join(w.label for w in s.words), 'utf-8')\n"
+        f"Path({str(_truth(folder))!r}).write_text(json.dumps([asdict(w) for w in s.words]))\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT, timeout=1800)
     transcript = text.read_text("utf-8")
     return Recording(wav, transcript, wav_seconds(wav))
+
+
+def _truth(folder: Path) -> Path:
+    """The reading's words with espeak-ng's own times (JSON)."""
+    return folder / "reading.truth.json"

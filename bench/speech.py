@@ -79,6 +79,12 @@ class Timed:
     end: float
     phones: tuple[Timed, ...] = field(default=())
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Timed:
+        """The inverse of ``dataclasses.asdict``."""
+        phones = tuple(cls.from_dict(phone) for phone in data["phones"])
+        return cls(data["label"], data["start"], data["end"], phones)
+
     @property
     def words(self) -> list[str]:
         return normalise_words(self.label)
@@ -151,12 +157,7 @@ def record_all(
     )
     if done.returncode != 0:
         raise RuntimeError(f"espeak-ng synthesis failed: {done.stderr.strip()[-500:]}")
-    return [[_timed(word) for word in words] for words in json.loads(done.stdout)]
-
-
-def _timed(data: dict[str, Any]) -> Timed:
-    phones = tuple(_timed(phone) for phone in data["phones"])
-    return Timed(data["label"], data["start"], data["end"], phones)
+    return [[Timed.from_dict(word) for word in words] for words in json.loads(done.stdout)]
 
 
 def _record_here(

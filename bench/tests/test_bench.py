@@ -53,6 +53,7 @@ EXPECTED = {
     ),
     "scale_rtf_5min",
     "scale_job_tree_peak_rss_5min",
+    "scale_word_within_20ms_5min",
 }
 
 
