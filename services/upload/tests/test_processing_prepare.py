@@ -52,6 +52,23 @@ def tiers(path: Path) -> dict[str, list[tuple[float, float, str]]]:
     return {name: [tuple(e) for e in grid.getTier(name).entries] for name in grid.tierNames}  # type: ignore[misc]
 
 
+def test_a_recording_sampled_at_8_khz_is_noted(task: TaskPaths, samples: Path) -> None:
+    """Nothing above 4 kHz (a telephone line, 8 kHz sampling): aligned, with a warning that
+    says why the boundaries may be worse (wideband recordings get none: the test below)."""
+    subprocess.run(
+        ["sox", str(samples / "fox.wav"), "-r", "8000", str(task.upload_dir / "fox.wav")],
+        check=True,
+    )
+    upload(task, samples, "fox.txt")
+    manifest, warnings = prepare(task)
+    assert warnings == [
+        "fox.wav: nothing above 4 kHz was recorded (audio sampled at 8 kHz, or a telephone "
+        "line). Aligners trained on wideband speech, as the built-in engine is, place "
+        "boundaries less accurately in such audio and may not align it at all."
+    ]
+    assert manifest.warnings == warnings and manifest.files[0].words == 9
+
+
 @pytest.mark.parametrize("recording", ["fox.wav", "fox.mp3", "fox.flac"])
 def test_fox_in_every_format(task: TaskPaths, samples: Path, recording: str) -> None:
     upload(task, samples, recording, "fox.txt")

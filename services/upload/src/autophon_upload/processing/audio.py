@@ -19,6 +19,8 @@ import wave
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+
 from autophon_core.storage import atomic_path
 from autophon_upload.processing.errors import BadInputError
 
@@ -26,6 +28,15 @@ SAMPLE_RATE = 16000
 # Demuxers for the accepted audio formats (mov covers m4a/m4r/alac/aac-in-mp4, asf covers wma,
 # ogg covers opus/vorbis). Anything else, e.g. hls or concat, is refused.
 DEMUXERS = "wav,w64,mp3,flac,ogg,mov,asf,aiff,aac,ac3,eac3,matroska,caf"
+# Frames (samples) and how many of them, spread over a recording, measure its frequency band.
+BAND_FRAME = 512
+BAND_PROBES = 2000
+# A recording whose energy above NARROW_BAND_HZ lies more than NARROW_BAND_DB below its whole
+# energy was made at 8 kHz or over a telephone line: audio sampled at 8 kHz has nothing above
+# 4 kHz (the margin is the resampling filters' slope). The voices of bench/accuracy.py measured
+# -18 to -41 dB at 16 kHz and more, -20 to -57 dB sampled at 11 kHz, -86 to -91 dB at 8 kHz.
+NARROW_BAND_HZ = 4400
+NARROW_BAND_DB = -60.0
 STDERR_TAIL_BYTES = 4096
 MAX_REASON_CHARS = 200
 
@@ -134,6 +145,27 @@ def wav_shortfall(path: Path) -> tuple[float, float] | None:
                 return length / byte_rate, present / byte_rate
             else:
                 handle.seek(length + length % 2, 1)
+
+
+def energy_above(path: Path, hz: float) -> float:
+    """How far (dB) the energy above ``hz`` lies below the whole energy in the loudest tenth of
+    up to BAND_PROBES frames spread over the 16-bit mono WAV at ``path`` (its speech, mostly);
+    0.0 when it holds no sound."""
+    with wave.open(str(path), "rb") as wav:
+        rate, total = wav.getframerate(), wav.getnframes()
+        count = max(1, min(BAND_PROBES, total // BAND_FRAME))
+        frames = np.zeros((count, BAND_FRAME))
+        for i in range(count):
+            wav.setpos(i * max(0, total - BAND_FRAME) // max(1, count - 1))
+            samples = np.frombuffer(wav.readframes(BAND_FRAME), dtype="<i2")
+            frames[i, : len(samples)] = samples
+    power = np.abs(np.fft.rfft(frames * np.hanning(BAND_FRAME), axis=1)) ** 2
+    energy = power.sum(axis=1)
+    loud = power[np.argsort(energy)[-max(1, count // 10) :]].sum(axis=0)
+    above = loud[np.fft.rfftfreq(BAND_FRAME, 1 / rate) > hz].sum()
+    if loud.sum() <= 0:
+        return 0.0
+    return float(10 * np.log10(max(above, 1e-12) / loud.sum()))
 
 
 def wav_duration(path: Path) -> float:

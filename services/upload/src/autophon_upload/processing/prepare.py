@@ -25,7 +25,12 @@ from autophon_core.lexicon import (
 from autophon_core.storage import TaskPaths, atomic_write_bytes
 from autophon_core.taskfiles import Manifest, ManifestFile
 from autophon_upload.processing.archive import extract_zip, format_bytes
-from autophon_upload.processing.audio import convert_audio
+from autophon_upload.processing.audio import (
+    NARROW_BAND_DB,
+    NARROW_BAND_HZ,
+    convert_audio,
+    energy_above,
+)
 from autophon_upload.processing.encoding import read_text
 from autophon_upload.processing.errors import BadInputError
 from autophon_upload.processing.filetypes import FileKind, classify
@@ -82,6 +87,13 @@ def prepare_task(
             timeout=worker.ffmpeg_timeout_seconds,
             max_seconds=worker.max_audio_seconds,
         )
+        if energy_above(paths.input_audio(pair.stem), NARROW_BAND_HZ) < NARROW_BAND_DB:
+            warn(
+                f"{pair.recording.name}: nothing above 4 kHz was recorded (audio sampled at "
+                "8 kHz, or a telephone line). Aligners trained on wideband speech, as the "
+                "built-in engine is, place boundaries less accurately in such audio and may "
+                "not align it at all."
+            )
         fitted = fit_to_duration(transcript, duration, pair.recording.name, warn)
         write_textgrid(fitted, duration, paths.input_textgrid(pair.stem))
         words = [word for interval in fitted.intervals for word in normalise_words(interval.text)]
