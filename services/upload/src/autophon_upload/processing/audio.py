@@ -150,7 +150,7 @@ def wav_shortfall(path: Path) -> tuple[float, float] | None:
                 handle.seek(length + length % 2, 1)
 
 
-def energy_above(path: Path, hz: float) -> float:
+def power_above_db(path: Path, hz: float) -> float:
     """How far (dB) the power above ``hz`` lies below the power under it, in the loudest tenth
     of BAND_PROBES frames spread over the 16-bit mono WAV at ``path`` (its speech, mostly),
     measured at BAND_POINTS frequencies each side (Goertzel, Hann window: pure Python, as the

@@ -29,7 +29,7 @@ from autophon_upload.processing.audio import (
     NARROW_BAND_DB,
     NARROW_BAND_HZ,
     convert_audio,
-    energy_above,
+    power_above_db,
 )
 from autophon_upload.processing.encoding import read_text
 from autophon_upload.processing.errors import BadInputError
@@ -87,7 +87,7 @@ def prepare_task(
             timeout=worker.ffmpeg_timeout_seconds,
             max_seconds=worker.max_audio_seconds,
         )
-        if energy_above(paths.input_audio(pair.stem), NARROW_BAND_HZ) < NARROW_BAND_DB:
+        if power_above_db(paths.input_audio(pair.stem), NARROW_BAND_HZ) < NARROW_BAND_DB:
             warn(
                 f"{pair.recording.name}: nothing above 4 kHz was recorded (audio sampled at "
                 "8 kHz, or a telephone line). Aligners trained on wideband speech, as the "
