@@ -23,7 +23,9 @@ from test_runner_support import (
     zip_text,
 )
 
+from autophon_align.engines.base import AlignedWord, Interval
 from autophon_align.runner import run_task
+from autophon_align.textgrids import write_alignment
 from autophon_core.config import DEFAULT_LANGUAGES
 from autophon_core.lexicon import normalise_words
 from autophon_core.taskfiles import ExitCode, RunResult
@@ -281,3 +283,15 @@ def test_unknown_task_folder(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     assert run_task("0" * 32, settings) == ExitCode.INTERNAL
     assert run_task("../../etc", settings) == ExitCode.BAD_INPUT
+
+
+def test_a_word_may_run_to_the_end_of_any_recording(tmp_path: Path) -> None:
+    # 143.155375 s (2,290,486 samples at 16 kHz) is no whole number of 0.1 ms: the last
+    # phone's end, rounded to 143.1554, used to fall outside the grid and fail the task.
+    duration = 143.155375
+    word = AlignedWord(142.8, duration, "fox", "", (Interval(142.8, duration, "F"),))
+    path = tmp_path / "result.TextGrid"
+    write_alignment(path, [word], [""], duration, plain=True)
+    grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
+    assert grid.maxTimestamp == pytest.approx(duration, abs=1e-9)
+    assert [e.end for e in grid.getTier("words").entries] == [pytest.approx(duration, abs=1e-9)]

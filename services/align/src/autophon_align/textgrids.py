@@ -101,11 +101,12 @@ def _entries(
     intervals: Sequence[tuple[float, float, str]], duration: float
 ) -> list[tuple[float, float, str]]:
     """Sorted, rounded, clipped to the recording, overlaps cut at the later start, and
-    intervals that vanish dropped."""
+    intervals that vanish dropped. Clipped after rounding: a recording's duration need not be
+    a whole number of DECIMALS, and a time rounded up past it would not fit in the grid."""
     entries: list[tuple[float, float, str]] = []
     for start, end, label in sorted(intervals):
-        start = round(min(max(start, 0.0), duration), DECIMALS)
-        end = round(min(max(end, 0.0), duration), DECIMALS)
+        start = min(max(round(start, DECIMALS), 0.0), duration)
+        end = min(max(round(end, DECIMALS), 0.0), duration)
         if entries and start < entries[-1][1]:
             previous = entries.pop()
             if start > previous[0]:
