@@ -9,9 +9,10 @@ low-level noise, aligned in two passes (words, then phones) with the grammar bui
 ``set_align_text``, and its word edges next to pauses refined (engines/refine.py). Then the
 model is adapted to each speaker with enough clean speech (engines/adaptation.py) and that
 speaker's utterances are aligned again with it. An utterance longer than
-``chunks.WHOLE_UP_TO_SECONDS`` (or one with no path through its whole grammar) first gets a
-word pass over all of it, read in blocks, and is cut at its pauses into chunks that are aligned
-one by one (engines/chunks.py): memory stays flat whatever the length. Failures are per
+``chunks.WHOLE_UP_TO_SECONDS`` first gets a word pass over all of it, read in blocks, and is
+cut at its pauses into chunks that are aligned one by one (engines/chunks.py): memory stays
+flat whatever the length. A search that loses the path through the words is tried again with
+wider beams, and at last unpruned (Beams). Failures are per
 utterance (or chunk): one that cannot be aligned is reported and the others go on.
 """
 
@@ -27,6 +28,7 @@ import time
 import wave
 from array import array
 from dataclasses import dataclass
+from enum import IntEnum
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -69,10 +71,37 @@ SHORT_WORD_PHONES = 2
 # recordings it kept pauses out of words but put 1-3 points fewer word edges within 20 ms, so
 # only those words get it.
 MENDING_SILPROB = 0.1
-# Beams of the second try (the defaults are 1e-48, 7e-29, 1e-48).
-WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}
+
+
+class Beams(IntEnum):
+    """How much the search prunes, tried in this order.
+
+    A forced alignment has a path whenever the words fit in the frames: only pruning loses it.
+    The default beams sometimes do on long grammars, and even wide ones do where the audio
+    matches the model badly (speech under 3-4 kHz only, as on a telephone line or in audio
+    sampled at 8 kHz: espeak-ng's British voice found no path at all). The last try prunes
+    nothing, so it finds the path whenever there is one; it searches every state of the grammar
+    at every frame, which is slow on long grammars, so it comes only after the others failed."""
+
+    DEFAULT = 0
+    WIDE = 1
+    UNPRUNED = 2
+
+
+# Beams of each try (the decoder's defaults are 1e-48, 7e-29, 1e-48; 0 prunes nothing).
+BEAM_WIDTHS: dict[Beams, dict[str, float]] = {
+    Beams.DEFAULT: {},
+    Beams.WIDE: {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80},
+    Beams.UNPRUNED: {"beam": 0.0, "wbeam": 0.0, "pbeam": 0.0},
+}
 BLOCK_FRAMES = 16000  # samples per block fed to the word pass of a long utterance
 # The word pass of a long utterance goes window by window (see _UtteranceAligner._word_spans).
+# A window in which the wide beams find fewer than 1/SPARSEST_WINDOW of the words the average
+# rate puts in it has lost the path too: its grammar may end after any word, so a pruned search
+# can end early, on a word stretched over the rest (19 words in 48 s of telephone-band speech
+# read at 2.7 words a second). It is searched again unpruned.
+SPARSEST_WINDOW = 3
+UNPRUNED_NOTE = "{:.1f}-{:.1f} s: the search lost the path; searching again unpruned (slower)"
 MIN_CUT_PAUSE = 0.1
 MAX_ERROR = 200  # characters of an error message
 _ZERO_RUN_RE = re.compile(rb"\x00{%d,}" % (2 * ZERO_RUN + 1))
@@ -343,39 +372,38 @@ def _not_adaptable(aligned: list[_Outcome]) -> str | None:
 
 
 class _Decoders:
-    """A decoder with the default beams and one with wide beams, each also with silence made
-    likelier (for words that took in a pause), made when first needed.
+    """A decoder for each of the Beams, each also with silence made likelier (for words that
+    took in a pause), made when first needed.
 
-    The default beams sometimes prune the only path through a long grammar ("Final result
-    does not match the grammar"); the wide ones are slower but keep it. A decoder whose search
-    failed is replaced, never reused."""
+    A search that loses the path ("Final result does not match the grammar") is tried again
+    with the next Beams. A decoder whose search failed is replaced, never reused."""
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
-        self._made: dict[tuple[bool, bool], Any] = {}
+        self._made: dict[tuple[Beams, bool], Any] = {}
 
-    def get(self, wide: bool, pauses: bool = False) -> Any:
-        if (wide, pauses) not in self._made:
+    def get(self, beams: Beams, pauses: bool = False) -> Any:
+        if (beams, pauses) not in self._made:
             from pocketsphinx import Decoder
 
-            options = _widened(self.options) if wide else self.options
+            options = _widened(self.options, BEAM_WIDTHS[beams])
             if pauses:
                 options = {**options, "silprob": MENDING_SILPROB}
-            self._made[wide, pauses] = Decoder(**options)
-        return self._made[wide, pauses]
+            self._made[beams, pauses] = Decoder(**options)
+        return self._made[beams, pauses]
 
-    def discard(self, wide: bool, pauses: bool = False) -> None:
-        self._made.pop((wide, pauses), None)
+    def discard(self, beams: Beams, pauses: bool = False) -> None:
+        self._made.pop((beams, pauses), None)
 
     def release(self) -> None:
         """Free every decoder (each holds the model: tens of MiB)."""
         self._made.clear()
 
 
-def _widened(options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` with each beam at least as wide as WIDE_BEAMS (a language's own beams may
-    already be wider: engines/ipa.py)."""
-    return {**options, **{k: min(v, options.get(k, v)) for k, v in WIDE_BEAMS.items()}}
+def _widened(options: dict[str, Any], widths: dict[str, float]) -> dict[str, Any]:
+    """``options`` with each beam at least as wide as in ``widths`` (a language's own beams
+    may already be wider: engines/ipa.py)."""
+    return {**options, **{k: min(v, options.get(k, v)) for k, v in widths.items()}}
 
 
 class _UtteranceAligner:
@@ -400,31 +428,22 @@ class _UtteranceAligner:
         self.plans = {} if plans is None else plans
 
     def is_long(self, utterance: dict[str, Any]) -> bool:
-        """Whether ``utterance`` is aligned in chunks (unless no path is found whole)."""
+        """Whether ``utterance`` is aligned in chunks."""
         return utterance["end"] - utterance["start"] > max(self.whole_up_to, self.max_chunk)
 
     def align(self, utterance: dict[str, Any], share: float = 1.0) -> _Outcome:
         """The aligned words, the error of a part that failed (None when none did) and the
         median speech level of the parts; of a long utterance only ``share`` of its chunks,
-        spread over it, when ``share`` < 1.
-
-        An utterance short enough to align whole for which no path is found (the search
-        lost the grammar's end state, as it does on some 30 s readings) is aligned in chunks
-        instead, its word pass in windows of the chunk length."""
-        duration = utterance["end"] - utterance["start"]
+        spread over it, when ``share`` < 1."""
+        if not self.is_long(utterance):
+            words, level = self._both_passes(utterance)
+            return _Outcome(self._mend(utterance, words), None, level)
         key = (utterance["start"], utterance["end"])
-        windows = [self.window, self.max_chunk] if self.window > self.max_chunk else [self.window]
-        if not self.is_long(utterance) and key not in self.plans:
-            try:
-                words, level = self._both_passes(utterance)
-                return _Outcome(self._mend(utterance, words), None, level)
-            except _NoPath:
-                if duration <= self.max_chunk:
-                    raise
-                print(f"no path through all {duration:.0f} s: aligning in chunks", flush=True)
-                windows = [self.max_chunk]
         words = utterance["text"].split()
         if key not in self.plans:
+            windows = (
+                [self.window, self.max_chunk] if self.window > self.max_chunk else [self.window]
+            )
             self.plans[key] = self._plan(utterance, windows)
         chunks = _sample(self.plans[key], share)
         # Runs of consecutive chunks aligned (part, words): mended as one, across the seams.
@@ -459,14 +478,14 @@ class _UtteranceAligner:
         return _Outcome(aligned, "; ".join(errors) or None, median, partial)
 
     def _both_passes(
-        self, part: dict[str, Any], pauses: bool = False
+        self, part: dict[str, Any], tries: tuple[Beams, ...] = tuple(Beams), pauses: bool = False
     ) -> tuple[list[dict[str, Any]], float]:
-        """Both passes over ``part``; with wide beams when the default ones lose the path
-        (only wide ones, silence made likelier, when ``pauses``)."""
-        for wide in (True,) if pauses else (False, True):
+        """Both passes over ``part``, with each of ``tries`` in turn until one finds the path;
+        silence made likelier when ``pauses``."""
+        for beams in tries:
             try:
                 return _align_one(
-                    self.decoders.get(wide, pauses),
+                    self.decoders.get(beams, pauses),
                     self.recording,
                     self.rate,
                     self.total,
@@ -474,11 +493,13 @@ class _UtteranceAligner:
                     self.request,
                 )
             except _NoPath:
-                self.decoders.discard(wide, pauses)
-                if wide:
+                self.decoders.discard(beams, pauses)
+                if beams == tries[-1]:
                     raise
+                if beams + 1 == Beams.UNPRUNED:
+                    print(UNPRUNED_NOTE.format(part["start"], part["end"]), flush=True)
             except (RuntimeError, ValueError):
-                self.decoders.discard(wide, pauses)
+                self.decoders.discard(beams, pauses)
                 raise
         raise AssertionError("unreachable")
 
@@ -499,7 +520,7 @@ class _UtteranceAligner:
                 "text": " ".join(texts[lo:hi]),
             }
             try:
-                again, _ = self._both_passes(window, pauses=True)
+                again, _ = self._both_passes(window, (Beams.WIDE,), pauses=True)
             except (RuntimeError, ValueError):
                 continue
             mended = not any(_misplaced(again, j) for j in range(len(again)))
@@ -560,7 +581,7 @@ class _UtteranceAligner:
                     words[first : first + count],
                     start + round(offset * self.rate),
                     start + round(window_end * self.rate),
-                    prefix=not final,
+                    least=None if final else int(per_second * window / SPARSEST_WINDOW),
                 )
                 if final or len(found) < count or count == left:
                     break
@@ -581,11 +602,25 @@ class _UtteranceAligner:
         return spans
 
     def _window_pass(
-        self, words: list[str], start: int, end: int, prefix: bool
+        self, words: list[str], start: int, end: int, least: int | None
     ) -> list[tuple[float, float]]:
-        """Word spans (s from ``start``) of ``words``, or of a prefix of them when ``prefix``,
-        in the samples ``start:end``, read in blocks."""
-        decoder = self.decoders.get(wide=True)
+        """Word spans (s from ``start``) of ``words`` in the samples ``start:end``, read in
+        blocks, or of a prefix of them unless ``least`` is None; with wide beams, and unpruned
+        when those lose the path or find fewer than ``least`` words."""
+        prefix = least is not None
+        try:
+            found = self._window_search(Beams.WIDE, words, start, end, prefix)
+            if len(found) >= (least or 0):
+                return found
+        except _NoPath:
+            pass
+        print(UNPRUNED_NOTE.format(start / self.rate, end / self.rate), flush=True)
+        return self._window_search(Beams.UNPRUNED, words, start, end, prefix)
+
+    def _window_search(
+        self, beams: Beams, words: list[str], start: int, end: int, prefix: bool
+    ) -> list[tuple[float, float]]:
+        decoder = self.decoders.get(beams)
         last = len(words)
         transitions: list[tuple[Any, ...]] = [(i, i + 1, 1.0, w) for i, w in enumerate(words)]
         if prefix:
@@ -606,7 +641,7 @@ class _UtteranceAligner:
             if decoder.hyp() is None:
                 raise _NoPath("no path through the words was found")
         except RuntimeError:
-            self.decoders.discard(wide=True)
+            self.decoders.discard(beams)
             raise
         frate = int(decoder.config["frate"])
         return [

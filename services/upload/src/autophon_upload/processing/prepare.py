@@ -91,8 +91,7 @@ def prepare_task(
             warn(
                 f"{pair.recording.name}: nothing above 4 kHz was recorded (audio sampled at "
                 "8 kHz, or a telephone line). Aligners trained on wideband speech, as the "
-                "built-in engine is, place boundaries less accurately in such audio and may "
-                "not align it at all."
+                "built-in engine is, place boundaries less accurately in such audio."
             )
         fitted = fit_to_duration(transcript, duration, pair.recording.name, warn)
         write_textgrid(fitted, duration, paths.input_textgrid(pair.stem))
