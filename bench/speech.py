@@ -365,6 +365,14 @@ def with_noise(speech: Speech, snr_db: float, seed: int = 0) -> Speech:
     return Speech(noisy, list(speech.words))
 
 
+def with_level(speech: Speech, gain_db: float = 0.0, offset: int = 0) -> Speech:
+    """``speech`` turned up or down by ``gain_db`` and ``offset`` units off zero (a DC offset),
+    clipped to 16 bits."""
+    gain = 10 ** (gain_db / 20)
+    samples = (max(-32768, min(32767, round(x * gain) + offset)) for x in speech.samples)
+    return Speech(array("h", samples), list(speech.words))
+
+
 def _mean_power(speech: Speech) -> float:
     total, count = 0.0, 0
     for word in speech.words:

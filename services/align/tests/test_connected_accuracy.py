@@ -21,7 +21,7 @@ import pytest
 
 from bench import festival
 from bench.accuracy import PLAIN_ASSETS, Material, Scores, align, materials
-from bench.speech import long_speech
+from bench.speech import long_speech, with_level
 
 
 class Materials:
@@ -111,6 +111,24 @@ def test_each_step_gains(
         without.summary("word"),
     )
     assert max(with_step.word_errors) <= max(without.word_errors)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("gain_db", "offset"),
+    [
+        (-45, 0),  # speech at -61 dBFS: 66.4 % and 456 ms before the levelled copy
+        (0, 6554),  # 20 % of full scale off zero: 86.8 % and 86 ms before it
+    ],
+)
+def test_a_quiet_recording_or_one_off_zero_aligns_as_it_would_at_its_level(
+    material: Materials, tmp_path: Path, gain_db: float, offset: int
+) -> None:
+    clean = material["clean_en_us"]
+    changed = Material(clean.name, with_level(clean.speech, gain_db, offset))
+    scores, _ = align(changed, tmp_path)
+    assert within_20ms(scores) >= 0.9, scores.summary("word")  # 94.7 % as made
+    assert max(scores.word_errors) <= 0.1, scores.summary("word")
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from autophon_align.engines import adaptation, arpabet, denoise
+from autophon_align.engines import adaptation, arpabet, denoise, loudness
 from autophon_align.engines.chunks import (
     MAX_CHUNK_SECONDS,
     WHOLE_UP_TO_SECONDS,
@@ -186,16 +186,22 @@ def _better(first: _Outcome, second: _Outcome) -> _Outcome:
 
 
 def _audio_heard(request: dict[str, Any], scratch: Path, notes: list[str]) -> Path:
-    """The recording, or a denoised copy of it in ``scratch`` when it is noisy
-    (engines/denoise.py; noted)."""
+    """The recording, or a copy of it in ``scratch``: levelled when it is quiet or off zero
+    (engines/loudness.py), then denoised when it is noisy (engines/denoise.py); noted."""
     audio = Path(request["audio"])
+    level = loudness.measure(audio)
+    if level.worth_correcting:
+        levelled = scratch / "levelled.wav"
+        loudness.correct(audio, levelled, level)
+        _note(notes, level.describe())
+        audio = levelled
     if not request.get("denoise", True):
         return audio
     noise = denoise.measure(audio)
     if not noise.worth_removing:
         return audio
     started = time.monotonic()
-    cleaned = scratch / "denoised.wav"
+    cleaned = scratch / "denoised.wav"  # from the levelled copy when there is one
     denoise.denoise(audio, cleaned, noise)
     _note(
         notes,
