@@ -40,7 +40,7 @@ def test_quiet_recordings_and_offsets_are_told_from_others(clean: Speech, tmp_pa
     assert off.worth_correcting and off.describe().endswith("heard without its offset of 2000")
 
     # The peaks limit the gain: a quiet recording with a loud click is not raised.
-    assert loudness.Level(0.0, -50.0, 30000.0).gain_db == 0
+    assert loudness.Level(0.0, 0.0, -50.0, 30000.0).gain_db == 0
 
 
 def test_the_copy_has_no_offset_and_speech_at_the_target_level(
@@ -70,6 +70,10 @@ def test_the_worker_hears_a_levelled_copy_of_a_quiet_recording_only(
     path, notes = heard(with_level(clean, -40))
     assert path == tmp_path / "scratch" / "levelled.wav" and len(notes) == 1
     assert notes == ["speech at -56 dBFS: heard 36 dB louder"]
+    # A little off zero, but lost in the pauses' noise: not worth a copy.
+    assert not loudness.measure(
+        write_wav(with_level(with_noise(clean, 10), offset=100), tmp_path / "n.wav")
+    ).worth_correcting
     # Quiet and noisy: levelled, then denoised from the levelled copy.
     path, notes = heard(with_level(with_noise(clean, 10), -40))
     assert path == tmp_path / "scratch" / "denoised.wav" and len(notes) == 2, notes

@@ -9,8 +9,9 @@ held-out sentences of bench/accuracy.py turned down by 20, 35 and 45 dB put 80.7
 (Festival slt; 93.6 %), the largest errors up to 0.8 s. A DC offset (the samples' mean off
 zero, from some sound cards) counts as noise in every level the engine measures, the
 denoising's, the refinement's and the adaptation's: 2 % of full scale cost 3-9 points. So a
-recording whose speech lies under ``QUIET_DB``, or whose pauses are more than ``MAX_OFFSET`` off
-zero, is heard with its offset removed and raised to ``TARGET_DB`` as far as its peaks allow.
+recording whose speech lies under ``QUIET_DB``, or whose pauses are off zero by more than
+``MAX_OFFSET`` and a third of their noise (Level.off_zero), is heard with its offset removed
+and raised to ``TARGET_DB`` as far as its peaks allow.
 The user's files are untouched, and the times found are the recording's times.
 
 Both steps read the recording piece by piece: memory stays flat whatever its length.
@@ -39,12 +40,20 @@ BLOCK_SAMPLES = 1 << 16  # samples corrected per block
 
 @dataclass(frozen=True)
 class Level:
-    """A recording's offset (its pauses' mean sample value), its speech level (dBFS) and its
-    largest sample seen (offset removed), from frames spread over it."""
+    """A recording's offset (its pauses' mean sample value) and the spread of its pauses about
+    it (RMS, sample units), its speech level (dBFS) and its largest sample seen (offset
+    removed), from frames spread over it."""
 
     offset: float
+    pause_rms: float
     speech_db: float
     peak: float
+
+    @property
+    def off_zero(self) -> bool:
+        """Whether the offset is large enough to matter: beyond MAX_OFFSET and not lost in
+        the pauses' own noise (more than a third of its RMS, within 10 dB of its power)."""
+        return abs(self.offset) > max(MAX_OFFSET, self.pause_rms / 3)
 
     @property
     def gain_db(self) -> float:
@@ -56,12 +65,12 @@ class Level:
 
     @property
     def worth_correcting(self) -> bool:
-        return self.gain_db > 0 or abs(self.offset) > MAX_OFFSET
+        return self.gain_db > 0 or self.off_zero
 
     def describe(self) -> str:
         """What the copy changes, for the engine log."""
         done = [f"{self.gain_db:.0f} dB louder"] if self.gain_db > 0 else []
-        if abs(self.offset) > MAX_OFFSET:
+        if self.off_zero:
             done.append(f"without its offset of {self.offset:.0f}")
         return f"speech at {self.speech_db:.0f} dBFS: heard {' and '.join(done)}"
 
@@ -81,10 +90,12 @@ def measure(path: Path) -> Level:
     order = np.argsort(power)
     # Speech itself is lopsided (its mean over a sentence is some 0.1 % of full scale off
     # zero): the offset is the pauses' mean, that of the quietest frames.
-    offset = float(means[order[: max(1, int(count * QUIET_SHARE))]].mean())
+    quiet = order[: max(1, int(count * QUIET_SHARE))]
+    offset = float(means[quiet].mean())
+    pause_rms = math.sqrt(float(power[quiet].mean()))
     speech = float(power[order[min(count - 1, int(count * SPEECH_QUANTILE))]])
     speech_db = 10 * math.log10(max(speech, 1e-3) / FULL_SCALE**2)
-    return Level(offset, speech_db, float(np.abs(frames - offset).max()))
+    return Level(offset, pause_rms, speech_db, float(np.abs(frames - offset).max()))
 
 
 def correct(source: Path, target: Path, level: Level) -> None:
