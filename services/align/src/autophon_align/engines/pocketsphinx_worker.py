@@ -489,6 +489,8 @@ class _UtteranceAligner:
         """Both passes over ``part``, with each of ``tries`` in turn until one finds the path;
         silence made likelier when ``pauses``."""
         for beams in tries:
+            if beams == Beams.UNPRUNED and beams != tries[0]:
+                print(UNPRUNED_NOTE.format(part["start"], part["end"]), flush=True)
             try:
                 return _align_one(
                     self.decoders.get(beams, pauses),
@@ -502,8 +504,6 @@ class _UtteranceAligner:
                 self.decoders.discard(beams, pauses)
                 if beams == tries[-1]:
                     raise
-                if beams + 1 == Beams.UNPRUNED:
-                    print(UNPRUNED_NOTE.format(part["start"], part["end"]), flush=True)
             except (RuntimeError, ValueError):
                 self.decoders.discard(beams, pauses)
                 raise
