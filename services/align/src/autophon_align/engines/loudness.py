@@ -76,17 +76,16 @@ class Level:
 
 
 def measure(path: Path) -> Level:
-    """The Level of the 16-bit mono WAV at ``path``."""
+    """The Level of the 16-bit mono WAV at ``path`` (each frame's statistics only are kept)."""
     with wave.open(str(path), "rb") as recording:
         total = recording.getnframes()
         count = max(1, min(PROBES, total // FRAME))
-        frames = np.zeros((count, FRAME))
+        means, power, lows, highs = (np.zeros(count) for _ in range(4))
         for i in range(count):
             recording.setpos(i * (total - FRAME) // max(1, count - 1) if total > FRAME else 0)
-            samples = _samples(recording.readframes(FRAME))
-            frames[i, : len(samples)] = samples
-    means = frames.mean(axis=1)
-    power = ((frames - means[:, None]) ** 2).mean(axis=1)  # about each frame's own mean
+            samples = np.pad(_samples(recording.readframes(FRAME)), (0, FRAME))[:FRAME]
+            means[i], power[i] = samples.mean(), samples.var()  # about the frame's own mean
+            lows[i], highs[i] = samples.min(), samples.max()
     order = np.argsort(power)
     # Speech itself is lopsided (its mean over a sentence is some 0.1 % of full scale off
     # zero): the offset is the pauses' mean, that of the quietest frames.
@@ -95,7 +94,8 @@ def measure(path: Path) -> Level:
     pause_rms = math.sqrt(float(power[quiet].mean()))
     speech = float(power[order[min(count - 1, int(count * SPEECH_QUANTILE))]])
     speech_db = 10 * math.log10(max(speech, 1e-3) / FULL_SCALE**2)
-    return Level(offset, pause_rms, speech_db, float(np.abs(frames - offset).max()))
+    peak = max(float(highs.max()) - offset, offset - float(lows.min()))
+    return Level(offset, pause_rms, speech_db, peak)
 
 
 def correct(source: Path, target: Path, level: Level) -> None:
