@@ -43,6 +43,13 @@ def material() -> Materials:
     return Materials()
 
 
+# Festival's vowels and sonorant consonants (its phone set is ARPAbet's in lower case, with ax).
+FESTIVAL_SONORANTS = {
+    *("aa", "ae", "ah", "ao", "aw", "ax", "ay", "eh", "er", "ey", "ih", "iy", "ow", "oy", "uh"),
+    *("uw", "l", "m", "n", "ng", "r", "w", "y"),
+}
+
+
 def within_20ms(scores: Scores) -> float:
     return Scores.within(scores.word_errors, 20)
 
@@ -148,6 +155,27 @@ def test_held_out_sentences(
         scores.summary("word"),
         plain.summary("word"),
     )
+
+
+@pytest.mark.slow
+def test_a_vowel_initial_word_after_a_sonorant_starts_in_time(
+    material: Materials, tmp_path: Path
+) -> None:
+    """Joined to a word ending in a vowel, nasal or liquid ("children a", "in a", "the old"),
+    a vowel-initial word started 23-28 ms late on Festival's diphone voice, whose segment
+    edges were labelled on the recorded diphones (engines/refine.py)."""
+    condition = material["heldout_clean_festival_kal"]
+    scores, _ = align(condition, tmp_path)
+    words = condition.speech.words
+    junctions = [
+        scores.word_errors[2 * i]  # word i's start
+        for i in range(1, len(words))
+        if words[i].start - words[i - 1].end < 0.01
+        and words[i - 1].phones[-1].label in FESTIVAL_SONORANTS
+        and words[i].phones[0].label[0] in "aeiou"
+    ]
+    assert len(junctions) >= 4
+    assert all(error <= 0.02 for error in junctions), junctions
 
 
 @pytest.mark.slow

@@ -28,7 +28,13 @@ from autophon_align.engines.pocketsphinx import PocketsphinxEngine, _write_dicti
 from autophon_align.engines.pocketsphinx_worker import _misplaced
 from autophon_align.engines.process import run_tool, tail_lines
 from autophon_align.engines.pronunciations import Source, TaskLexicon, build_task_lexicon
-from autophon_align.engines.refine import Segment, levels_of, refine_words
+from autophon_align.engines.refine import (
+    VOWEL_ONSET_LEAD,
+    Segment,
+    advance_vowel_onsets,
+    levels_of,
+    refine_words,
+)
 from autophon_core.config import DEFAULT_LANGUAGES
 from autophon_core.lexicon import Lexicon
 
@@ -244,6 +250,50 @@ def test_refine_gives_back_a_swallowed_pause(inside: float) -> None:
     refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
     assert first.end == pytest.approx(0.3, abs=0.006)
     assert second.start == pytest.approx(0.55, abs=0.005)
+
+
+@pytest.mark.parametrize(("phone", "given_back"), [("AE", True), ("N", True), ("B", False)])
+def test_a_vowel_or_nasal_gives_back_a_shorter_pause(phone: str, given_back: bool) -> None:
+    """80 ms of silence inside a vowel or a nasal is a pause it took in; inside a stop it may
+    be the stop's closure (a pause needs 120 ms there)."""
+    rate = 16000
+    samples = tone(0.3) + array("h", bytes(2 * round(0.08 * rate))) + tone(0.3)
+    first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
+    second = Segment("b", 0.3, 0.68, [Segment(phone, 0.3, 0.5), Segment("D", 0.5, 0.68)])
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
+    assert second.start == pytest.approx(0.38 if given_back else 0.3, abs=0.005)
+
+
+def test_an_edge_phone_quiet_to_its_end_gives_back_all_but_the_shortest_phone() -> None:
+    """The aligner gave "the" 0.2 s of the pause before it and its DH started (too weak to
+    show) in the phone's last frame: the word now starts there, the DH MIN_PHONE long."""
+    rate = 16000
+    samples = tone(0.3) + array("h", bytes(2 * round(0.3 * rate))) + tone(0.3)
+    first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
+    second = Segment("the", 0.4, 0.9, [Segment("DH", 0.4, 0.6), Segment("AH", 0.6, 0.9)])
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
+    assert second.start == second.phones[0].start == pytest.approx(0.59)
+
+
+def test_vowel_initial_words_joined_to_a_sonorant_start_earlier() -> None:
+    def word(*phones: tuple[str, float, float]) -> Segment:
+        return Segment("w", phones[0][1], phones[-1][2], [Segment(*p) for p in phones])
+
+    words = [
+        word(("IH", 0.0, 0.1), ("N", 0.1, 0.2)),  # "in" + "a": moves
+        word(("AH", 0.2, 0.3)),  # "a" + "old": moves too
+        word(("OW", 0.3, 0.5), ("L", 0.5, 0.55), ("D", 0.55, 0.6)),  # ends in a stop
+        word(("AE", 0.6, 0.7), ("N", 0.7, 0.8)),  # a pause follows
+        word(("IH", 0.9, 1.0), ("N", 1.0, 1.015)),  # "in" + "it": N keeps MIN_PHONE
+        word(("IH", 1.015, 1.1), ("T", 1.1, 1.2)),
+    ]
+    advance_vowel_onsets(words)
+    lead = VOWEL_ONSET_LEAD
+    spans = [(0, 0.2 - lead), (0.2 - lead, 0.3 - lead), (0.3 - lead, 0.6), (0.6, 0.8)]
+    spans += [(0.9, 1.01), (1.01, 1.2)]
+    assert [(w.start, w.end) for w in words] == [pytest.approx(span) for span in spans]
+    assert words[0].phones[-1].end == words[1].phones[0].start == words[1].start
+    assert words[2].phones[0].start == words[2].start
 
 
 def test_words_misplaced_at_a_pause() -> None:

@@ -42,7 +42,13 @@ from autophon_align.engines.chunks import (
     gaps_between,
     plan_chunks,
 )
-from autophon_align.engines.refine import MIN_GAP, Segment, levels_of, refine_words
+from autophon_align.engines.refine import (
+    MIN_GAP,
+    Segment,
+    advance_vowel_onsets,
+    levels_of,
+    refine_words,
+)
 
 SAMPLE_RATE = 16000
 # Padding around each utterance (s): gives the search a pause to start and end in.
@@ -757,6 +763,7 @@ def _align_one(
     levels = levels_of(words, padded, rate)
     if request.get("refine", True):
         refine_words(words, padded, rate, levels)
+        advance_vowel_onsets(words)
     offset = start / rate - PAD
     lo, hi = start / rate, end / rate
     aligned = [_absolute(w, e, offset, lo, hi) for w, e in zip(words, entries, strict=True)]
