@@ -4,12 +4,13 @@ The material (bench/speech.py, bench/festival.py) is synthetic speech with the s
 own word and phone times: six connected sentences with names and words missing from CMUdict,
 in three espeak-ng voices and Festival's diphone (kal) and HTS (slt) voices; two speakers
 taking turns in a TextGrid (one tier each); and the first espeak-ng voice and the HTS voice
-with white noise at 20 and 10 dB SNR. Each file goes through the upload worker's processing
-and the runner, as a task does, twice: as AutoPhon aligns it, and as plain pocketsphinx does
-(the dictionary's pronunciations only, both passes over each whole utterance at once, no
-chunks, no speaker adaptation, no pause-edge refinement, no denoising). Printed per
-condition: the share of word and phone boundaries within 10, 20 and 50 ms of the truth, the
-mean and the largest error.
+with white noise at 20 and 10 dB SNR; then the same voices and 10 dB conditions on six held-out
+sentences (``heldout_``) and on six check sentences (``check_``). Each file goes through the
+upload worker's processing and the runner, as a task does, twice: as AutoPhon aligns it, and
+as plain pocketsphinx does (the dictionary's pronunciations only, both passes over each whole
+utterance at once, no chunks, no speaker adaptation, no pause-edge refinement, no denoising).
+Printed per condition: the share of word and phone boundaries within 10, 20 and 50 ms of the
+truth, the mean and the largest error.
 
 Word boundaries: every word's start and end. Phone boundaries: every boundary between two
 phones inside a word (the synthesiser's phonemes), measured to the nearest phone boundary of the
@@ -36,6 +37,7 @@ from bench import festival
 from bench.env import BenchEnv, bench_settings
 from bench.report import Figure
 from bench.speech import (
+    CHECK,
     HELD_OUT,
     SENTENCES,
     VOICES,
@@ -59,8 +61,10 @@ PLAIN_ASSETS = {
     "whole_up_to_seconds": "1000000",
 }
 THRESHOLDS_MS = (10, 20, 50)
-# Conditions of the sentences no step or setting was tuned on (bench/speech.py HELD_OUT).
+# Conditions of the sentences no step or setting was tuned on (bench/speech.py HELD_OUT), and
+# of those made to check one step after it was chosen (CHECK).
 HELD_OUT_PREFIX = "heldout_"
+CHECK_PREFIX = "check_"
 Span = tuple[float, float, str]
 
 
@@ -113,11 +117,15 @@ def score(truth: Sequence[Timed], words: Sequence[Span], phones: Sequence[Span])
 
 def materials(wanted: Collection[str] | None = None) -> list[Material]:
     """Every condition's recording, or those named in ``wanted`` (deterministic): the tuned-on
-    sentences' conditions, "two_speakers", then the held-out ones. The Festival conditions need
-    Festival and its voices (``festival.available()``)."""
+    sentences' conditions, "two_speakers", then the held-out ones and the check ones. The
+    Festival conditions need Festival and its voices (``festival.available()``)."""
     builders: dict[str, Callable[[], Speech]] = {}
     names: list[str] = []
-    sets = (("", SENTENCES, (20, 10)), (HELD_OUT_PREFIX, HELD_OUT, (10,)))
+    sets = (
+        ("", SENTENCES, (20, 10)),
+        (HELD_OUT_PREFIX, HELD_OUT, (10,)),
+        (CHECK_PREFIX, CHECK, (10,)),
+    )
     for prefix, sentences, noises in sets:
         for voice in (*VOICES, *FESTIVAL_VOICES):
             builders[f"{prefix}clean_{_label(voice)}"] = partial(connected, sentences, voice)
@@ -265,7 +273,7 @@ def run(env: BenchEnv) -> Iterator[Figure]:
 def _target(condition: str, kind: str, system: str) -> str | None:
     if kind != "word" or system != "autophon":
         return None
-    condition = condition.removeprefix(HELD_OUT_PREFIX)
+    condition = _unprefixed(condition)
     if condition.startswith("clean"):
         return ">= 90% within 20 ms, none beyond 100 ms"
     if condition.startswith("noise_10db"):
@@ -276,6 +284,10 @@ def _target(condition: str, kind: str, system: str) -> str | None:
 def _met(condition: str, kind: str, system: str, summary: dict[str, float]) -> bool | None:
     if _target(condition, kind, system) is None:
         return None
-    if condition.removeprefix(HELD_OUT_PREFIX).startswith("clean"):
+    if _unprefixed(condition).startswith("clean"):
         return summary["within_20ms"] >= 0.9 and summary["max_ms"] <= 100
     return summary["within_20ms"] >= 0.75
+
+
+def _unprefixed(condition: str) -> str:
+    return condition.removeprefix(HELD_OUT_PREFIX).removeprefix(CHECK_PREFIX)
