@@ -15,6 +15,16 @@ stops, which short-time energy shows well. So, after alignment:
 2. A word edge next to a pause (a gap of at least ``MIN_GAP``) moves, within ``WINDOW``, to
    where the energy crosses a threshold between the pause's noise floor and the speech level.
 
+A word ending in a vowel that stops abruptly into a breath tail ends where the breath begins, in
+both steps: some voices end a phrase in 0.1 s of breath noise 25-40 dB below the vowel, above
+that threshold (espeak-ng's en-us+f3: "quickly," and "early," ended 100 and 80 ms late, and the
+vowel-initial words after them started 50 ms early; a real voice's breathy phrase ends are
+alike). The fall must be ``TAIL_DROP_DB`` within ``TAIL_DROP_SPAN``, the rest of the phone
+``TAIL_BELOW_DB`` below the vowel; a gradual decay is not cut, and neither is a fall behind a
+consonant (a fricative's weak tail is its own). The next word's onset is not looked for inside
+that tail. Measured: held-out en-us+f3 phrase ends 49 and 21 ms late -> 1-2 ms; no edge of
+Festival's voices moved.
+
 Edges between two words with no pause between them are left as the aligner put them. In noise
 energy no longer shows where speech starts (weak onsets and fricatives sink below the noise)
 and the aligner does better on its own. So refinement runs only where speech stands at least
@@ -75,6 +85,11 @@ FLOOR_DB = -90.0
 # Speech level (90th percentile) over the pauses' noise floor (median) below which nothing
 # is refined.
 MIN_SNR_DB = 30.0
+# A vowel that ends in a breath tail (see above): the level falls by TAIL_DROP_DB within
+# TAIL_DROP_SPAN and stays TAIL_BELOW_DB below the vowel after that.
+TAIL_DROP_DB = 20.0
+TAIL_DROP_SPAN = 0.01
+TAIL_BELOW_DB = 15.0
 # How much earlier a vowel-initial word joined to a voiced sonorant starts (s; see above).
 VOWEL_ONSET_LEAD = 0.015
 NASALS = frozenset(["M", "N", "NG"])
@@ -140,14 +155,15 @@ def refine_words(words: list[Segment], samples: array[int], rate: int, levels: L
     duration = len(samples) / rate
     noise, loud = levels.noise, levels.speech
     threshold = max(noise + ABOVE_NOISE_DB, loud - BELOW_SPEECH_DB)
-    for word in words:
-        _give_back_pauses(word, energy, threshold)
+    # Where each word's end stood before a breath tail was cut off it (else its end): the next
+    # word's onset is not looked for inside that tail.
+    tail_ends = [_give_back_pauses(word, energy, threshold) for word in words]
     for i, word in enumerate(words):
         previous_end = words[i - 1].end if i else 0.0
         next_start = words[i + 1].start if i + 1 < len(words) else duration
         first, last = word.phones[0], word.phones[-1]
         if word.start - previous_end >= MIN_GAP:
-            lo = max(previous_end, word.start - WINDOW)
+            lo = max(previous_end, tail_ends[i - 1] if i else 0.0, word.start - WINDOW)
             hi = min(word.start + WINDOW, first.end - MIN_PHONE)
             onset = _onset(energy.frames(lo, hi), threshold)
             if onset is not None:
@@ -155,7 +171,12 @@ def refine_words(words: list[Segment], samples: array[int], rate: int, levels: L
         if next_start - word.end >= MIN_GAP:
             lo = max(word.end - WINDOW, last.start + MIN_PHONE)
             hi = min(word.end + WINDOW, next_start)
-            offset = _offset(energy.frames(lo, hi), threshold)
+            frames = energy.frames(lo, hi)
+            offset = _offset(frames, threshold)
+            tail = _breath_tail(frames) if last.label in VOWELS else None
+            if tail is not None:
+                tail_ends[i] = max(tail_ends[i], hi if offset is None else offset)
+                offset = tail
             if offset is not None:
                 word.end = last.end = offset
 
@@ -173,7 +194,9 @@ def advance_vowel_onsets(words: Sequence[Segment]) -> None:
             before.end = last.end = word.start = first.start = word.start - lead
 
 
-def _give_back_pauses(word: Segment, energy: Energy, threshold: float) -> None:
+def _give_back_pauses(word: Segment, energy: Energy, threshold: float) -> float:
+    """Give the pauses ``word``'s edge phones took in back; returns where its end stood before
+    a breath tail was cut off it (else its end)."""
     first, last = word.phones[0], word.phones[-1]
     frames = _quiet_from(energy.frames(word.start, first.end - MIN_PHONE), threshold)
     onset = _onset(frames, threshold)
@@ -181,12 +204,34 @@ def _give_back_pauses(word: Segment, energy: Energy, threshold: float) -> None:
         onset = first.end - MIN_PHONE
     if onset is not None and onset - frames[0][0] >= _least_pause(first):
         word.start = first.start = onset
-    frames = _quiet_from(energy.frames(last.start + MIN_PHONE, word.end)[::-1], threshold)[::-1]
+    end = word.end
+    frames = energy.frames(last.start + MIN_PHONE, word.end)
+    tail = _breath_tail(frames) if last.label in VOWELS else None
+    if tail is not None and end - tail >= _least_pause(last):
+        word.end = last.end = tail
+        return end
+    frames = _quiet_from(frames[::-1], threshold)[::-1]
     offset = _offset(frames, threshold)
     if offset is None and _all_quiet(frames, threshold):
         offset = last.start + MIN_PHONE
     if offset is not None and frames[-1][0] + HOP - offset >= _least_pause(last):
         word.end = last.end = offset
+    return word.end
+
+
+def _breath_tail(frames: list[tuple[float, float]]) -> float | None:
+    """Where the level falls by TAIL_DROP_DB within TAIL_DROP_SPAN and stays TAIL_BELOW_DB
+    below the level just before the fall to the end of ``frames``: the start of the tail."""
+    span = round(TAIL_DROP_SPAN / HOP)
+    levels = [db for _, db in frames]
+    loudest_after = list(itertools.accumulate(reversed(levels), max))[::-1]
+    for i in range(len(levels) - span):
+        if levels[i] - levels[i + span] < TAIL_DROP_DB:
+            continue
+        before = max(levels[max(0, i - span + 1) : i + 1])
+        if loudest_after[i + span] <= before - TAIL_BELOW_DB:
+            return frames[i + span][0]
+    return None
 
 
 def _all_quiet(frames: list[tuple[float, float]], threshold: float) -> bool:
