@@ -205,12 +205,11 @@ def _give_back_pauses(word: Segment, energy: Energy, threshold: float) -> float:
     if onset is not None and onset - frames[0][0] >= _least_pause(first):
         word.start = first.start = onset
     end = word.end
-    frames = energy.frames(last.start + MIN_PHONE, word.end)
+    frames = _quiet_from(energy.frames(last.start + MIN_PHONE, word.end)[::-1], threshold)[::-1]
     tail = _breath_tail(frames) if last.label in VOWELS else None
     if tail is not None and end - tail >= _least_pause(last):
         word.end = last.end = tail
         return end
-    frames = _quiet_from(frames[::-1], threshold)[::-1]
     offset = _offset(frames, threshold)
     if offset is None and _all_quiet(frames, threshold):
         offset = last.start + MIN_PHONE
