@@ -5,10 +5,12 @@ own word and phone times: six connected sentences with names and words missing f
 in three espeak-ng voices and Festival's diphone (kal) and HTS (slt) voices; two speakers
 taking turns in a TextGrid (one tier each); and the first espeak-ng voice and the HTS voice
 with white noise at 20 and 10 dB SNR; then the same voices and 10 dB conditions on six held-out
-sentences (``heldout_``) and on six check sentences (``check_``). Each file goes through the
-upload worker's processing and the runner, as a task does, twice: as AutoPhon aligns it, and
-as plain pocketsphinx does (the dictionary's pronunciations only, both passes over each whole
-utterance at once, no chunks, no speaker adaptation, no pause-edge refinement, no denoising).
+sentences (``heldout_``) and on six check sentences (``check_``), there also in four more
+espeak-ng voices that no step was tuned on (bench/speech.py UNSEEN_VOICES). Each file goes
+through the upload worker's processing and the runner, as a task does, twice: as AutoPhon
+aligns it, and as plain pocketsphinx does (the dictionary's pronunciations only, both passes
+over each whole utterance at once, no chunks, no speaker adaptation, no pause-edge refinement,
+no denoising).
 Printed per condition: the share of word and phone boundaries within 10, 20 and 50 ms of the
 truth, the mean and the largest error.
 
@@ -40,6 +42,7 @@ from bench.speech import (
     CHECK,
     HELD_OUT,
     SENTENCES,
+    UNSEEN_VOICES,
     VOICES,
     Speech,
     Timed,
@@ -122,12 +125,12 @@ def materials(wanted: Collection[str] | None = None) -> list[Material]:
     builders: dict[str, Callable[[], Speech]] = {}
     names: list[str] = []
     sets = (
-        ("", SENTENCES, (20, 10)),
-        (HELD_OUT_PREFIX, HELD_OUT, (10,)),
-        (CHECK_PREFIX, CHECK, (10,)),
+        ("", SENTENCES, (20, 10), ()),
+        (HELD_OUT_PREFIX, HELD_OUT, (10,), UNSEEN_VOICES),
+        (CHECK_PREFIX, CHECK, (10,), UNSEEN_VOICES),
     )
-    for prefix, sentences, noises in sets:
-        for voice in (*VOICES, *FESTIVAL_VOICES):
+    for prefix, sentences, noises, unseen in sets:
+        for voice in (*VOICES, *FESTIVAL_VOICES, *unseen):
             builders[f"{prefix}clean_{_label(voice)}"] = partial(connected, sentences, voice)
         for voice in (VOICES[0], FESTIVAL_VOICES[1]):
             suffix = "" if voice == VOICES[0] else f"_{_label(voice)}"
