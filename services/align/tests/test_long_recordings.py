@@ -39,6 +39,23 @@ def test_chunks_cut_in_the_longest_pause_of_their_window() -> None:
     assert all(a.end == b.start for a, b in itertools.pairwise(chunks))
 
 
+def test_chunks_cut_in_a_quiet_gap_where_their_window_has_one() -> None:
+    """The word pass may put a pause where a word's vowel is: such a gap is not quiet."""
+    words = [(float(i), i + 0.9) for i in range(40)]
+    words[14] = (14.0, 14.4)  # a 0.6 s gap after it, at 14.4-15 s, is not quiet
+    words[12] = (12.0, 12.7)  # a 0.3 s gap after it is
+    loud = Gap(14.4, 15.0, 15)
+
+    def quiet(gap: Gap) -> bool:
+        return gap != loud
+
+    chunks = plan_chunks(40.0, len(words), gaps_between(words), max_seconds=20, quiet=quiet)
+    assert chunks[0].end == pytest.approx(12.85)  # the middle of the longest quiet gap
+    # None quiet in a window: the longest gap, as before.
+    chunks = plan_chunks(40.0, len(words), gaps_between(words), 20, quiet=lambda gap: False)
+    assert chunks[0].end == pytest.approx(14.7)
+
+
 def test_chunks_of_a_short_utterance_and_of_speech_without_pauses() -> None:
     assert len(plan_chunks(10.0, 5, [Gap(1, 2, 1)], max_seconds=30)) == 1
     # Words touching each other: the cuts fall between words, within the limit.
@@ -222,3 +239,9 @@ class FakeRecording:
 
     def getnframes(self) -> int:
         return 16000 * 100
+
+    def setpos(self, position: int) -> None:
+        pass
+
+    def readframes(self, count: int) -> bytes:
+        return bytes(2 * count)  # silence

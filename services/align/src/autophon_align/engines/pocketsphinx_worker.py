@@ -39,11 +39,14 @@ from autophon_align.engines.chunks import (
     WHOLE_UP_TO_SECONDS,
     WORD_WINDOW_SECONDS,
     Chunk,
+    Gap,
     gaps_between,
     plan_chunks,
 )
 from autophon_align.engines.refine import (
+    FLOOR_DB,
     MIN_GAP,
+    Energy,
     Segment,
     advance_vowel_onsets,
     levels_of,
@@ -66,6 +69,12 @@ TOPN = 16
 # model can lose to a weak consonant (a sentence-initial "the" took in 0.36 s and 1.4 s of pause
 # at 10 dB SNR). Such a word is aligned again with its neighbours, silence made likelier.
 LONGEST_CONSONANT = 0.3
+# A gap of the word pass is quiet enough to cut a long utterance in (engines/chunks.py) when
+# its middle half is this far (dB) below the louder word beside it, both at their loudest
+# QUIET_FRAME: a pause is about 60 dB below in clean speech and 15-20 dB at 10 dB SNR, the
+# vowel the word pass once took for a pause 3 dB.
+QUIET_GAP_DB = 12.0
+QUIET_FRAME = 0.03
 # A stop's closure is as silent as the pause before it: a stop aligned longer than this (s) has
 # taken in a pause too (a sentence-initial "please" took 0.29 s, 0.26 s of it pause).
 LONGEST_STOP = 0.2
@@ -555,7 +564,13 @@ class _UtteranceAligner:
                     raise
                 print(f"no path in windows of {window:g} s: trying smaller ones", flush=True)
                 continue
-            chunks = plan_chunks(duration, len(spans), gaps_between(spans), self.max_chunk)
+            chunks = plan_chunks(
+                duration,
+                len(spans),
+                gaps_between(spans),
+                self.max_chunk,
+                partial(self._quiet, utterance["start"], spans),
+            )
             print(
                 f"word pass over {duration:.0f} s: {time.monotonic() - started:.1f} s, "
                 f"{len(chunks)} chunks",
@@ -563,6 +578,27 @@ class _UtteranceAligner:
             )
             return chunks
         raise AssertionError("unreachable")
+
+    def _quiet(self, offset: float, spans: list[tuple[float, float]], gap: Gap) -> bool:
+        """Whether the middle half of ``gap`` (s from ``offset``; at least QUIET_FRAME) is
+        QUIET_GAP_DB below the louder of the two words beside it (``spans``), each at its
+        loudest QUIET_FRAME."""
+
+        def loudest(start: float, end: float) -> float:
+            first = max(0, round((offset + start) * self.rate))
+            count = min(self.total, round((offset + end) * self.rate)) - first
+            if count <= 0:
+                return FLOOR_DB
+            self.recording.setpos(first)
+            samples = array("h", self.recording.readframes(count))
+            energy = Energy(samples, self.rate)
+            frames = range(0, max(1, round(count / self.rate / QUIET_FRAME)))
+            return max(energy.db(i * QUIET_FRAME, QUIET_FRAME) for i in frames)
+
+        before, after = spans[gap.words_before - 1], spans[gap.words_before]
+        half = max(gap.length, 2 * QUIET_FRAME) / 4
+        middle = loudest(gap.middle - half, gap.middle + half)
+        return middle <= max(loudest(*before), loudest(*after)) - QUIET_GAP_DB
 
     def _word_spans(
         self, utterance: dict[str, Any], window_seconds: float
