@@ -11,8 +11,8 @@ own (word and phone pass), with its own words. A cut lies inside a pause, so bot
 beside it keep a stretch of pause around them, as they would without a cut.
 
 The word pass can also put a pause where there is speech (espeak-ng's Scottish voice: the
-vowel of "early" after "arrived", 0.16 s at full level, was a 0.2 s gap); a cut there took
-the vowel from the word, which the phone pass could not give back. So a cut goes in a gap
+vowel of "early" after "arrived", 0.16 s at full level, lay in a 0.5 s gap); a cut there
+took the vowel from the word, which the phone pass could not give back. So a cut goes in a gap
 whose middle is quiet (``quiet``, from the signal) where the window has one.
 """
 
