@@ -293,4 +293,6 @@ def _met(condition: str, kind: str, system: str, summary: dict[str, float]) -> b
 
 
 def _unprefixed(condition: str) -> str:
-    return condition.removeprefix(HELD_OUT_PREFIX).removeprefix(CHECK_PREFIX)
+    for prefix in (HELD_OUT_PREFIX, CHECK_PREFIX):
+        condition = condition.removeprefix(prefix)
+    return condition

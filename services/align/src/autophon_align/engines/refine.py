@@ -94,6 +94,7 @@ TAIL_BELOW_DB = 15.0
 VOWEL_ONSET_LEAD = 0.015
 NASALS = frozenset(["M", "N", "NG"])
 SONORANTS = VOWELS | NASALS | {"L", "R", "W", "Y"}
+WITHOUT_CLOSURE = VOWELS | NASALS  # phones a pause inside cannot be a silent closure of
 
 
 @dataclass
@@ -173,7 +174,7 @@ def refine_words(words: list[Segment], samples: array[int], rate: int, levels: L
             hi = min(word.end + WINDOW, next_start)
             frames = energy.frames(lo, hi)
             offset = _offset(frames, threshold)
-            tail = _breath_tail(frames) if last.label in VOWELS else None
+            tail = _breath_tail(last, frames)
             if tail is not None:
                 tail_ends[i] = max(tail_ends[i], hi if offset is None else offset)
                 offset = tail
@@ -206,7 +207,7 @@ def _give_back_pauses(word: Segment, energy: Energy, threshold: float) -> float:
         word.start = first.start = onset
     end = word.end
     frames = _quiet_from(energy.frames(last.start + MIN_PHONE, word.end)[::-1], threshold)[::-1]
-    tail = _breath_tail(frames) if last.label in VOWELS else None
+    tail = _breath_tail(last, frames)
     if tail is not None and end - tail >= _least_pause(last):
         word.end = last.end = tail
         return end
@@ -218,9 +219,12 @@ def _give_back_pauses(word: Segment, energy: Energy, threshold: float) -> float:
     return word.end
 
 
-def _breath_tail(frames: list[tuple[float, float]]) -> float | None:
-    """Where the level falls by TAIL_DROP_DB within TAIL_DROP_SPAN and stays TAIL_BELOW_DB
-    below the level just before the fall to the end of ``frames``: the start of the tail."""
+def _breath_tail(phone: Segment, frames: list[tuple[float, float]]) -> float | None:
+    """Where ``phone``, a vowel, falls by TAIL_DROP_DB within TAIL_DROP_SPAN and stays
+    TAIL_BELOW_DB below the level just before the fall to the end of ``frames``: the start
+    of its breath tail (None for other phones)."""
+    if phone.label not in VOWELS:
+        return None
     span = round(TAIL_DROP_SPAN / HOP)
     levels = [db for _, db in frames]
     loudest_after = list(itertools.accumulate(reversed(levels), max))[::-1]
@@ -239,7 +243,7 @@ def _all_quiet(frames: list[tuple[float, float]], threshold: float) -> bool:
 
 def _least_pause(phone: Segment) -> float:
     """The low-energy stretch at the edge of ``phone`` that counts as a pause it took in."""
-    return MIN_SONORANT_PAUSE if phone.label in VOWELS | NASALS else MIN_PAUSE
+    return MIN_SONORANT_PAUSE if phone.label in WITHOUT_CLOSURE else MIN_PAUSE
 
 
 def _quiet_from(frames: list[tuple[float, float]], threshold: float) -> list[tuple[float, float]]:
