@@ -20,7 +20,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from autophon_align.textgrids import read_utterances
@@ -230,6 +230,8 @@ def test_what_the_upload_worker_writes_the_runner_reads_back(
 
 @settings(max_examples=200)
 @given(words)
+@example("item[")  # praatio's reader once split the TextGrid there
+@example("the intervals [2] and points [3]")
 def test_a_plain_transcript_reaches_the_runner_intact(text: str) -> None:
     try:
         fitted = fit_to_duration(parse_plain(text, "p.txt"), 3.4, "p.wav", lambda _: None)

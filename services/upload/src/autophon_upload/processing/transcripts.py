@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from praatio import textgrid as praatio_textgrid
@@ -43,12 +44,22 @@ def read_transcript(path: Path) -> Transcript:
     raise ValueError(f"not a transcript: {path.name}")
 
 
+# praatio's reader splits a TextGrid at every "item [", "intervals [" and "points [", also
+# inside a label: a transcript holding one could not be read back.
+_SECTION_RE = re.compile(r"(item|intervals|points)( ?)\[")
+
+
+def _readable(text: str) -> str:
+    """``text`` with the "[" of any "item [" (and the like) made "(": the words are the same."""
+    return _SECTION_RE.sub(r"\1\2(", text)
+
+
 def write_textgrid(transcript: Transcript, duration: float, path: Path) -> None:
     """The normalised input TextGrid: one interval tier per speaker in input order, holding the
     (fitted) intervals with text, blanks filled in, from 0 to the recording's duration."""
     grid = praatio_textgrid.Textgrid(minTimestamp=0.0, maxTimestamp=duration)
     for tier in transcript.tiers:
-        entries = [(i.start, min(i.end, duration), i.text) for i in tier.intervals]
+        entries = [(i.start, min(i.end, duration), _readable(i.text)) for i in tier.intervals]
         grid.addTier(praatio_textgrid.IntervalTier(tier.name, entries, 0.0, duration))
     with atomic_path(path) as tmp:
         grid.save(
