@@ -6,8 +6,9 @@ in three espeak-ng voices and Festival's diphone (kal) and HTS (slt) voices; two
 taking turns in a TextGrid (one tier each); and the first espeak-ng voice and the HTS voice
 with white noise at 20 and 10 dB SNR; then the same voices and 10 dB conditions on six held-out
 sentences (``heldout_``) and on six check sentences (``check_``), there also in four more
-espeak-ng voices that no step was tuned on (bench/speech.py UNSEEN_VOICES). Each file goes
-through the upload worker's processing and the runner, as a task does, twice: as AutoPhon
+espeak-ng voices that no step was tuned on (bench/speech.py UNSEEN_VOICES) and read slowly
+by the first espeak-ng voice (``clean_slow_``, 130 words a minute instead of 175). Each file
+goes through the upload worker's processing and the runner, as a task does, twice: as AutoPhon
 aligns it, and as plain pocketsphinx does (the dictionary's pronunciations only, both passes
 over each whole utterance at once, no chunks, no speaker adaptation, no pause-edge refinement,
 no denoising).
@@ -42,6 +43,7 @@ from bench.speech import (
     CHECK,
     HELD_OUT,
     SENTENCES,
+    SLOW_WORDS_PER_MINUTE,
     UNSEEN_VOICES,
     VOICES,
     Speech,
@@ -132,6 +134,10 @@ def materials(wanted: Collection[str] | None = None) -> list[Material]:
     for prefix, sentences, noises, unseen in sets:
         for voice in (*VOICES, *FESTIVAL_VOICES, *unseen):
             builders[f"{prefix}clean_{_label(voice)}"] = partial(connected, sentences, voice)
+        if prefix:
+            builders[f"{prefix}clean_slow_{_label(VOICES[0])}"] = partial(
+                connected, sentences, VOICES[0], words_per_minute=SLOW_WORDS_PER_MINUTE
+            )
         for voice in (VOICES[0], FESTIVAL_VOICES[1]):
             suffix = "" if voice == VOICES[0] else f"_{_label(voice)}"
             clean = builders[f"{prefix}clean_{_label(voice)}"]

@@ -79,6 +79,8 @@ CHECK = (
 VOICES = ("en-us", "en", "en-us+f3")
 # espeak-ng voices no step or setting was tuned on: only in the held-out and check sets.
 UNSEEN_VOICES = ("en-gb-x-rp", "en-gb-scotland", "en-us+m3", "en+f2")
+# A slow reader (espeak-ng's default is 175 words a minute): longer closures and vowels.
+SLOW_WORDS_PER_MINUTE = 130
 
 
 @dataclass(frozen=True)
@@ -355,12 +357,17 @@ def _shift(word: Timed, offset: float) -> Timed:
 
 
 def connected(
-    sentences: Sequence[str], voice: str, pause: float = 0.35, lead: float = 0.3
+    sentences: Sequence[str],
+    voice: str,
+    pause: float = 0.35,
+    lead: float = 0.3,
+    words_per_minute: int = 175,
 ) -> Speech:
     """The sentences one after another (one voice), ``pause`` s apart, ``lead`` s of silence
-    before the first and after the last."""
+    before the first and after the last; ``words_per_minute`` for espeak-ng's voices (Festival's
+    speak at their own rate)."""
     speech = Speech(array("h", bytes(2 * round(lead * RATE))), [])
-    for number, sentence in enumerate(spoken(sentences, voice)):
+    for number, sentence in enumerate(spoken(sentences, voice, words_per_minute)):
         speech.extend(sentence, pause if number else 0.0)
     speech.extend(Speech(array("h"), []), lead)
     return speech

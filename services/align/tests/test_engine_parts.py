@@ -31,6 +31,7 @@ from autophon_align.engines.process import run_tool, tail_lines
 from autophon_align.engines.pronunciations import Source, TaskLexicon, build_task_lexicon
 from autophon_align.engines.refine import (
     VOWEL_ONSET_LEAD,
+    VOWEL_ONSET_LEAD_AFTER_VOWEL,
     Segment,
     advance_vowel_onsets,
     levels_of,
@@ -298,21 +299,55 @@ def test_a_vowel_ends_where_its_breath_tail_begins(last: str, edge: float, cut: 
     assert second.start == pytest.approx(0.43 if cut else edge, abs=0.006)
 
 
+@pytest.mark.parametrize(
+    ("gap", "first_phone", "start"),
+    [(0.06, "T", 0.3), (0.06, "AE", 0.36), (0.2, "T", 0.5), (0.02, "CH", 0.3)],
+)
+def test_a_short_silence_before_a_stop_is_its_closure(
+    gap: float, first_phone: str, start: float
+) -> None:
+    """The aligner put a pause of ``gap`` s between two words; before a stop a silence shorter
+    than MAX_CLOSURE is the stop's closure, so the second word starts where the first ends.
+    Before a vowel, or after a longer silence, the word starts where its sound does."""
+    rate = 16000
+    samples = tone(0.3) + array("h", bytes(2 * round(gap * rate))) + tone(0.3)
+    first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
+    edge = 0.3 + gap
+    second = Segment("b", edge, edge + 0.3, [Segment(first_phone, edge, edge + 0.3)])
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
+    assert first.end == pytest.approx(0.3, abs=0.006)
+    assert second.start == second.phones[0].start == pytest.approx(start, abs=0.005)
+
+
+@pytest.mark.parametrize(("word_before", "start"), [(None, 0.05), (0.0, 0.0)])
+def test_a_stop_first_in_a_stretch_takes_in_a_closure_only_after_a_word(
+    word_before: float | None, start: float
+) -> None:
+    """The silence before a recording's first word is no closure; before the first word of a
+    stretch aligned again after a word (``word_before`` ends at 0 s) it is."""
+    rate = 16000
+    samples = array("h", bytes(2 * round(0.05 * rate))) + tone(0.3)
+    word = Segment("to", 0.05, 0.35, [Segment("T", 0.05, 0.15), Segment("UW", 0.15, 0.35)])
+    refine_words([word], samples, rate, levels_of([word], samples, rate), word_before)
+    assert word.start == pytest.approx(start, abs=0.005)
+
+
 def test_vowel_initial_words_joined_to_a_sonorant_start_earlier() -> None:
     def word(*phones: tuple[str, float, float]) -> Segment:
         return Segment("w", phones[0][1], phones[-1][2], [Segment(*p) for p in phones])
 
     words = [
         word(("IH", 0.0, 0.1), ("N", 0.1, 0.2)),  # "in" + "a": moves
-        word(("AH", 0.2, 0.3)),  # "a" + "old": moves too
+        word(("AH", 0.2, 0.3)),  # "a" + "old": moves less, after a vowel
         word(("OW", 0.3, 0.5), ("L", 0.5, 0.55), ("D", 0.55, 0.6)),  # ends in a stop
         word(("AE", 0.6, 0.7), ("N", 0.7, 0.8)),  # a pause follows
         word(("IH", 0.9, 1.0), ("N", 1.0, 1.015)),  # "in" + "it": N keeps MIN_PHONE
         word(("IH", 1.015, 1.1), ("T", 1.1, 1.2)),
     ]
     advance_vowel_onsets(words)
-    lead = VOWEL_ONSET_LEAD
-    spans = [(0, 0.2 - lead), (0.2 - lead, 0.3 - lead), (0.3 - lead, 0.6), (0.6, 0.8)]
+    lead, after_vowel = VOWEL_ONSET_LEAD, VOWEL_ONSET_LEAD_AFTER_VOWEL
+    spans = [(0, 0.2 - lead), (0.2 - lead, 0.3 - after_vowel), (0.3 - after_vowel, 0.6)]
+    spans += [(0.6, 0.8)]
     spans += [(0.9, 1.01), (1.01, 1.2)]
     assert [(w.start, w.end) for w in words] == [pytest.approx(span) for span in spans]
     assert words[0].phones[-1].end == words[1].phones[0].start == words[1].start

@@ -539,6 +539,7 @@ class _UtteranceAligner:
                 "start": words[lo - 1]["end"] if lo else part["start"],
                 "end": words[hi]["start"] if hi < len(words) else part["end"],
                 "text": " ".join(texts[lo:hi]),
+                "after_word": lo > 0,
             }
             try:
                 again, _ = self._both_passes(window, (Beams.WIDE,), pauses=True)
@@ -798,7 +799,9 @@ def _align_one(
         raise RuntimeError("the aligned words do not match the transcript")
     levels = levels_of(words, padded, rate)
     if request.get("refine", True):
-        refine_words(words, padded, rate, levels)
+        # A stretch aligned again (_mend) starts where a word ends: PAD into ``padded``.
+        word_before = PAD if utterance.get("after_word") else None
+        refine_words(words, padded, rate, levels, word_before)
         advance_vowel_onsets(words)
     offset = start / rate - PAD
     lo, hi = start / rate, end / rate
