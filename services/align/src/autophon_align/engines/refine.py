@@ -25,12 +25,13 @@ consonant (a fricative's weak tail is its own). The next word's onset is not loo
 that tail. Measured: held-out en-us+f3 phrase ends 49 and 21 ms late -> 1-2 ms; no edge of
 Festival's voices moved.
 
-A silence shorter than ``MAX_CLOSURE`` before a word that starts with a stop is that stop's
-closure, not a pause, even where the aligner put a pause there (or the onset search left one):
-the word starts where the one before it ends, as both synthesisers count a stop's closure to
-the stop in connected speech. espeak-ng's "ate quickly" (175 words a minute) and "bought
-twelve", "ripe peaches", "the children" (130) started 45-57 ms late, at the burst. After a
-real pause the closure cannot be told from the pause and the word starts at its burst.
+A silence shorter than ``MAX_CLOSURE`` before a word that starts with a stop (or an
+affricate) is its closure, not a pause, even where the aligner put a pause there (or the onset
+search left one): the word starts where the one before it ends, as both synthesisers count a
+stop's closure to the stop in connected speech. espeak-ng's "ate quickly" (175 words a
+minute) and "bought twelve", "ripe peaches", "the children" (130) started 45-57 ms late, at the
+burst. After a real pause the closure cannot be told from the pause and the word starts at its
+burst.
 
 Other edges between two words with no pause between them are left as the aligner put them. In
 noise energy no longer shows where speech starts (weak onsets and fricatives sink below the noise)
@@ -72,7 +73,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from autophon_align.engines.arpabet import VOWELS
+from autophon_align.engines.arpabet import STOPS, VOWELS
 
 FRAME = 0.005  # analysis window (s)
 HOP = 0.001  # step of the edge search (s)
@@ -108,7 +109,7 @@ VOWEL_ONSET_LEAD_AFTER_VOWEL = 0.005
 # closure (see above).
 MAX_CLOSURE = 0.09
 NASALS = frozenset(["M", "N", "NG"])
-STOPS = frozenset(["P", "T", "K", "B", "D", "G", "CH", "JH"])
+STOPS_AND_AFFRICATES = STOPS | {"CH", "JH"}
 SONORANTS = VOWELS | NASALS | {"L", "R", "W", "Y"}
 WITHOUT_CLOSURE = VOWELS | NASALS  # phones a pause inside cannot be a silent closure of
 
@@ -192,8 +193,9 @@ def refine_words(
             onset = _onset(energy.frames(lo, hi), threshold)
             if onset is not None:
                 word.start = first.start = onset
-        closure = 0 < word.start - previous_end < MAX_CLOSURE and first.label in STOPS
-        if closure and (i or word_before is not None):
+        after_word = i > 0 or word_before is not None
+        closure = 0 < word.start - previous_end < MAX_CLOSURE and after_word
+        if closure and first.label in STOPS_AND_AFFRICATES:
             word.start = first.start = previous_end
         if next_start - word.end >= MIN_GAP:
             lo = max(word.end - WINDOW, last.start + MIN_PHONE)
