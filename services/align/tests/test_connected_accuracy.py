@@ -3,14 +3,14 @@ Festival's own word and phone times), through the upload processing and the runn
 goes.
 
 Floors sit a few points under what the built-in engine measured (word edges within 20 ms:
-espeak-ng clean 94.7 %, 20 dB 88.2 %, 10 dB 80.3 %, two speakers 92.1 %; Festival's HTS voice
-clean 92.1 %, 10 dB 80.9 %, its diphone voice clean 80.3 %; README, Performance; ``make
+espeak-ng clean 94.7 %, 20 dB 89.5 %, 10 dB 80.3 %, two speakers 93.4 %; Festival's HTS voice
+clean 93.4 %, 10 dB 82.2 %, its diphone voice clean 80.3 %; README, Performance; ``make
 bench`` prints them beside plain pocketsphinx), so that a regression fails and a little
 spread between machines does not (the material itself is deterministic). Neither the
 refinement, the speaker adaptation nor the denoising may make things worse than going
 without. On sentences no step was tuned on (bench/speech.py HELD_OUT), AutoPhon must still
-beat plain pocketsphinx clearly (measured: espeak-ng en-us 91.4 % against 75.7 %, Festival's
-HTS voice 95.7 % against 87.9 %).
+beat plain pocketsphinx clearly (measured: espeak-ng en-us 92.1 % against 75.7 %, Festival's
+HTS voice 94.3 % against 87.9 %).
 """
 
 from __future__ import annotations
