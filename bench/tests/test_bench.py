@@ -59,15 +59,17 @@ EXPECTED = {
 
 @pytest.mark.postgres
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 def test_quick_run_produces_every_figure() -> None:
+    # The time limit only guards against a hang: the quick run takes 60-100 s on 2 cores, more
+    # when the machine is busy.
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick"],
         cwd=REPO_ROOT,
         env={**os.environ, "BENCH_QUICK": "1"},
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=540,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     figures = {}
