@@ -184,7 +184,8 @@ def refine_words(
     # word's onset is not looked for inside that tail.
     tail_ends = [_give_back_pauses(word, energy, threshold) for word in words]
     for i, word in enumerate(words):
-        previous_end = words[i - 1].end if i else (word_before or 0.0)
+        before = words[i - 1].end if i else word_before
+        previous_end = before or 0.0
         next_start = words[i + 1].start if i + 1 < len(words) else duration
         first, last = word.phones[0], word.phones[-1]
         if word.start - previous_end >= MIN_GAP:
@@ -193,8 +194,7 @@ def refine_words(
             onset = _onset(energy.frames(lo, hi), threshold)
             if onset is not None:
                 word.start = first.start = onset
-        after_word = i > 0 or word_before is not None
-        closure = 0 < word.start - previous_end < MAX_CLOSURE and after_word
+        closure = before is not None and 0 < word.start - before < MAX_CLOSURE
         if closure and first.label in STOPS_AND_AFFRICATES:
             word.start = first.start = previous_end
         if next_start - word.end >= MIN_GAP:
