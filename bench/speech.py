@@ -79,7 +79,8 @@ CHECK = (
 VOICES = ("en-us", "en", "en-us+f3")
 # espeak-ng voices no step or setting was tuned on: only in the held-out and check sets.
 UNSEEN_VOICES = ("en-gb-x-rp", "en-gb-scotland", "en-us+m3", "en+f2")
-# A slow reader (espeak-ng's default is 175 words a minute): longer closures and vowels.
+# espeak-ng's default rate, and a slow reader's (longer closures and vowels).
+WORDS_PER_MINUTE = 175
 SLOW_WORDS_PER_MINUTE = 130
 
 
@@ -144,14 +145,16 @@ _CALLBACK = ctypes.CFUNCTYPE(
 Event = tuple[int, int, int, str]
 
 
-def record(text: str, voice: str, path: Path, words_per_minute: int = 175) -> list[Timed]:
+def record(
+    text: str, voice: str, path: Path, words_per_minute: int = WORDS_PER_MINUTE
+) -> list[Timed]:
     """Speak ``text`` with espeak-ng's ``voice`` into the WAV file ``path`` (espeak-ng's own
     rate, 22050 Hz mono), in a fresh process; returns the timed words (with phones)."""
     return record_all([(text, path)], voice, words_per_minute)[0]
 
 
 def record_all(
-    texts: Sequence[tuple[str, Path]], voice: str, words_per_minute: int = 175
+    texts: Sequence[tuple[str, Path]], voice: str, words_per_minute: int = WORDS_PER_MINUTE
 ) -> list[list[Timed]]:
     """Speak each (text, path) as ``record`` does, one after another in one fresh process
     (one reader reading them in turn)."""
@@ -298,13 +301,15 @@ def aligned_units(
     return groups
 
 
-def synthesise(text: str, voice: str = "en-us", words_per_minute: int = 175) -> Speech:
+def synthesise(text: str, voice: str = "en-us", words_per_minute: int = WORDS_PER_MINUTE) -> Speech:
     """``text`` spoken by ``voice``, resampled to 16 kHz, with its words' true times; every
     word (as split by spaces) must be timed on its own."""
     return spoken([text], voice, words_per_minute)[0]
 
 
-def spoken(texts: Sequence[str], voice: str, words_per_minute: int = 175) -> list[Speech]:
+def spoken(
+    texts: Sequence[str], voice: str, words_per_minute: int = WORDS_PER_MINUTE
+) -> list[Speech]:
     """Each text as ``synthesise`` makes it, spoken one after another by one synthesiser."""
     with tempfile.TemporaryDirectory() as folder:
         paths = [Path(folder) / f"{number}.wav" for number in range(len(texts))]
@@ -361,7 +366,7 @@ def connected(
     voice: str,
     pause: float = 0.35,
     lead: float = 0.3,
-    words_per_minute: int = 175,
+    words_per_minute: int = WORDS_PER_MINUTE,
 ) -> Speech:
     """The sentences one after another (one voice), ``pause`` s apart, ``lead`` s of silence
     before the first and after the last; ``words_per_minute`` for espeak-ng's voices (Festival's
