@@ -30,10 +30,12 @@ from autophon_align.engines.pocketsphinx_worker import _misplaced
 from autophon_align.engines.process import run_tool, tail_lines
 from autophon_align.engines.pronunciations import Source, TaskLexicon, build_task_lexicon
 from autophon_align.engines.refine import (
+    APPROXIMANT_ONSET_LAG,
     VOWEL_ONSET_LEAD,
     VOWEL_ONSET_LEAD_AFTER_VOWEL,
     Segment,
     advance_vowel_onsets,
+    delay_approximant_onsets,
     levels_of,
     refine_words,
 )
@@ -352,6 +354,32 @@ def test_vowel_initial_words_joined_to_a_sonorant_start_earlier() -> None:
     assert [(w.start, w.end) for w in words] == [pytest.approx(span) for span in spans]
     assert words[0].phones[-1].end == words[1].phones[0].start == words[1].start
     assert words[2].phones[0].start == words[2].start
+
+
+def test_approximants_after_a_consonant_start_later() -> None:
+    def word(*phones: tuple[str, float, float]) -> Segment:
+        return Segment("w", phones[0][1], phones[-1][2], [Segment(*p) for p in phones])
+
+    lag = APPROXIMANT_ONSET_LAG
+    words = [
+        word(("P", 0.0, 0.1), ("L", 0.1, 0.2), ("EY", 0.2, 0.3)),  # "play": P-L moves
+        word(("AE", 0.3, 0.4), ("N", 0.4, 0.5), ("D", 0.5, 0.6)),  # "and" + "left": moves
+        word(("L", 0.6, 0.7), ("EH", 0.7, 0.8), ("F", 0.8, 0.9), ("T", 0.9, 1.0)),
+        word(("AH", 1.0, 1.1)),  # "a" + "room": after a vowel, stays
+        word(("R", 1.1, 1.2), ("UW", 1.2, 1.3), ("M", 1.3, 1.4)),
+        word(("T", 1.5, 1.6), ("W", 1.6, 1.7), ("IH", 1.7, 1.8)),  # after a pause; T-W moves
+        word(("S", 1.8, 1.9), ("W", 1.9, 2.0), ("IY", 2.0, 2.1)),  # a glide after S stays
+        word(("K", 2.1, 2.2), ("R", 2.2, 2.21), ("AY", 2.21, 2.3)),  # R already MIN_PHONE
+    ]
+    delay_approximant_onsets(words)
+    assert words[0].phones[0].end == words[0].phones[1].start == pytest.approx(0.1 + lag)
+    assert (words[1].end, words[2].start) == (pytest.approx(0.6 + lag),) * 2
+    assert words[1].phones[-1].end == words[2].phones[0].start == words[2].start
+    assert (words[3].end, words[4].start) == (1.1, 1.1)
+    assert words[5].start == 1.5
+    assert words[5].phones[1].start == pytest.approx(1.6 + lag)
+    assert words[6].phones[1].start == 1.9
+    assert words[7].phones[1].start == 2.2
 
 
 def test_words_misplaced_at_a_pause() -> None:
