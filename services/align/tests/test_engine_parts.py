@@ -334,17 +334,19 @@ def test_a_stop_first_in_a_stretch_takes_in_a_closure_only_after_a_word(
     assert word.start == pytest.approx(start, abs=0.005)
 
 
-def test_vowel_initial_words_joined_to_a_sonorant_start_earlier() -> None:
-    def word(*phones: tuple[str, float, float]) -> Segment:
-        return Segment("w", phones[0][1], phones[-1][2], [Segment(*p) for p in phones])
+def word_of(*phones: tuple[str, float, float]) -> Segment:
+    """A word of ``phones`` (label, start, end)."""
+    return Segment("w", phones[0][1], phones[-1][2], [Segment(*p) for p in phones])
 
+
+def test_vowel_initial_words_joined_to_a_sonorant_start_earlier() -> None:
     words = [
-        word(("IH", 0.0, 0.1), ("N", 0.1, 0.2)),  # "in" + "a": moves
-        word(("AH", 0.2, 0.3)),  # "a" + "old": moves less, after a vowel
-        word(("OW", 0.3, 0.5), ("L", 0.5, 0.55), ("D", 0.55, 0.6)),  # ends in a stop
-        word(("AE", 0.6, 0.7), ("N", 0.7, 0.8)),  # a pause follows
-        word(("IH", 0.9, 1.0), ("N", 1.0, 1.015)),  # "in" + "it": N keeps MIN_PHONE
-        word(("IH", 1.015, 1.1), ("T", 1.1, 1.2)),
+        word_of(("IH", 0.0, 0.1), ("N", 0.1, 0.2)),  # "in" + "a": moves
+        word_of(("AH", 0.2, 0.3)),  # "a" + "old": moves less, after a vowel
+        word_of(("OW", 0.3, 0.5), ("L", 0.5, 0.55), ("D", 0.55, 0.6)),  # ends in a stop
+        word_of(("AE", 0.6, 0.7), ("N", 0.7, 0.8)),  # a pause follows
+        word_of(("IH", 0.9, 1.0), ("N", 1.0, 1.015)),  # "in" + "it": N keeps MIN_PHONE
+        word_of(("IH", 1.015, 1.1), ("T", 1.1, 1.2)),
     ]
     advance_vowel_onsets(words)
     lead, after_vowel = VOWEL_ONSET_LEAD, VOWEL_ONSET_LEAD_AFTER_VOWEL
@@ -357,19 +359,16 @@ def test_vowel_initial_words_joined_to_a_sonorant_start_earlier() -> None:
 
 
 def test_approximants_after_a_consonant_start_later() -> None:
-    def word(*phones: tuple[str, float, float]) -> Segment:
-        return Segment("w", phones[0][1], phones[-1][2], [Segment(*p) for p in phones])
-
     lag = APPROXIMANT_ONSET_LAG
     words = [
-        word(("P", 0.0, 0.1), ("L", 0.1, 0.2), ("EY", 0.2, 0.3)),  # "play": P-L moves
-        word(("AE", 0.3, 0.4), ("N", 0.4, 0.5), ("D", 0.5, 0.6)),  # "and" + "left": moves
-        word(("L", 0.6, 0.7), ("EH", 0.7, 0.8), ("F", 0.8, 0.9), ("T", 0.9, 1.0)),
-        word(("AH", 1.0, 1.1)),  # "a" + "room": after a vowel, stays
-        word(("R", 1.1, 1.2), ("UW", 1.2, 1.3), ("M", 1.3, 1.4)),
-        word(("T", 1.5, 1.6), ("W", 1.6, 1.7), ("IH", 1.7, 1.8)),  # after a pause; T-W moves
-        word(("S", 1.8, 1.9), ("W", 1.9, 2.0), ("IY", 2.0, 2.1)),  # a glide after S stays
-        word(("K", 2.1, 2.2), ("R", 2.2, 2.21), ("AY", 2.21, 2.3)),  # R already MIN_PHONE
+        word_of(("P", 0.0, 0.1), ("L", 0.1, 0.2), ("EY", 0.2, 0.3)),  # "play": P-L moves
+        word_of(("AE", 0.3, 0.4), ("N", 0.4, 0.5), ("D", 0.5, 0.6)),  # "and" + "left": moves
+        word_of(("L", 0.6, 0.7), ("EH", 0.7, 0.8), ("F", 0.8, 0.9), ("T", 0.9, 1.0)),
+        word_of(("AH", 1.0, 1.1)),  # "a" + "room": after a vowel, stays
+        word_of(("R", 1.1, 1.2), ("UW", 1.2, 1.3), ("M", 1.3, 1.4)),
+        word_of(("T", 1.5, 1.6), ("W", 1.6, 1.7), ("IH", 1.7, 1.8)),  # after a pause; T-W moves
+        word_of(("S", 1.8, 1.9), ("W", 1.9, 2.0), ("IY", 2.0, 2.1)),  # a glide after S stays
+        word_of(("K", 2.1, 2.2), ("R", 2.2, 2.21), ("AY", 2.21, 2.3)),  # R already MIN_PHONE
     ]
     delay_approximant_onsets(words)
     assert words[0].phones[0].end == words[0].phones[1].start == pytest.approx(0.1 + lag)

@@ -34,32 +34,32 @@ burst. After a real pause the closure cannot be told from the pause and the word
 burst.
 
 The acoustic model also starts an approximant early after a consonant: a liquid (/l/, /r/)
-after a stop, fricative or nasal, and a glide (/w/, /y/) after a stop or affricate, inside words
-("play", "twelve") and between them ("and left", "bright lanterns"), probably because it takes
-the stop's release (after a voiceless stop the approximant is devoiced) or the consonant's last
-moments for the approximant. Both synthesisers put those boundaries later: 11-20 ms (median)
-inside words, 7-20 ms between words, on both synthesisers' voices in each of the three sentence
-sets. So ``delay_approximant_onsets`` moves them ``APPROXIMANT_ONSET_LAG`` later, where the
-refinement runs (in white noise at 10 dB SNR it lost 2-4 edges on Festival's HTS voice).
-Chosen on the three sets, it was checked on ten sentences written for it (docs/engines.md),
-in five espeak-ng voices and Festival's three: word edges within 20 ms +1.7 to +10.5 points
-per voice on six with liquids (Festival's slt +0.0), +3.0 to +6.0 on four with glides (slt
--3.0). On the three sets' conditions the averages rose 0.2, 1.1 and 0.5 points (per condition
--1.4, held-out slt, to +4.3, held-out en-us+f3; noisy conditions unchanged).
+after a stop, affricate, fricative or nasal, and a glide (/w/, /y/) after a stop or affricate,
+inside words ("play", "twelve") and between them ("and left", "bright lanterns"), probably
+because it takes the stop's release (after a voiceless stop the approximant is devoiced) or the
+consonant's last moments for the approximant. Both synthesisers put those boundaries later:
+11-20 ms (median) inside words, 7-20 ms between words, on both synthesisers' voices in each of
+the three sentence sets. So ``delay_approximant_onsets`` moves them ``APPROXIMANT_ONSET_LAG``
+later, where the refinement runs (in white noise at 10 dB SNR it lost 2-4 edges on Festival's
+HTS voice). Chosen on the three sets, it was checked on ten sentences written for it
+(docs/engines.md), in five espeak-ng voices and Festival's three: word edges within 20 ms +1.7
+to +10.5 points per voice on six with liquids (Festival's slt +0.0), +3.0 to +6.0 on four with
+glides (slt -3.0). On the three sets' conditions the averages rose 0.2, 1.1 and 0.5 points (per
+condition -1.4, held-out slt, to +4.3, held-out en-us+f3; noisy conditions unchanged).
 
-Other edges between two words with no pause between them are left as the aligner put them. In
-noise energy no longer shows where speech starts (weak onsets and fricatives sink below the noise)
-and the aligner does better on its own. So refinement runs only where speech stands at least
-``MIN_SNR_DB`` above the pauses' noise floor, measured per aligned stretch (an utterance, or a
-chunk of a long one); that level difference is not the usual SNR: white noise at 20 dB SNR
-measures about 25 dB here, at 10 dB about 15. Measured on connected synthetic speech (three
-espeak-ng voices, Festival's diphone and HTS voices; bench/accuracy.py), refinement gains 1-6
-points of word edges within 20 ms when clean. At 20 dB SNR it gained 3 points on one voice and
-lost 3 on another, so it stops short of that (30 dB). An earlier version also shifted every
-boundary later in noise by a lag measured on one espeak-ng voice: it lost 9 points on
-Festival's HTS voice at 10 dB, so it went. (Those were measured on the noisy signal; a noisy
-recording is now aligned and refined on a denoised copy, engines/denoise.py, whose levels are
-measured here.)
+Other edges between two words with no pause between them are left as the aligner put them (but
+for those approximants and the vowel onsets below). In noise energy no longer shows where
+speech starts (weak onsets and fricatives sink below the noise) and the aligner does better on
+its own. So refinement runs only where speech stands at least ``MIN_SNR_DB`` above the pauses'
+noise floor, measured per aligned stretch (an utterance, or a chunk of a long one); that level
+difference is not the usual SNR: white noise at 20 dB SNR measures about 25 dB here, at 10 dB
+about 15. Measured on connected synthetic speech (three espeak-ng voices, Festival's diphone
+and HTS voices; bench/accuracy.py), refinement gains 1-6 points of word edges within 20 ms when
+clean. At 20 dB SNR it gained 3 points on one voice and lost 3 on another, so it stops short of
+that (30 dB). An earlier version also shifted every boundary later in noise by a lag measured
+on one espeak-ng voice: it lost 9 points on Festival's HTS voice at 10 dB, so it went. (Those
+were measured on the noisy signal; a noisy recording is now aligned and refined on a denoised
+copy, engines/denoise.py, whose levels are measured here.)
 
 The acoustic model also starts a vowel-initial word late when the word before it ends in a
 voiced sonorant (a vowel, nasal, liquid or glide) with no pause between them: "in a", "the
