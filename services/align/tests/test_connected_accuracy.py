@@ -15,13 +15,14 @@ HTS voice 92.9 % against 87.9 %).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bench import festival
 from bench.accuracy import PLAIN_ASSETS, Material, Scores, align, materials
-from bench.speech import CHECK, HELD_OUT, SENTENCES, connected, long_speech, with_level
+from bench.speech import CHECK, HELD_OUT, SENTENCES, Timed, connected, long_speech, with_level
 
 
 class Materials:
@@ -55,6 +56,20 @@ ESPEAK_VOWELS = set("aeiouAEIOU03@V")
 
 def within_20ms(scores: Scores) -> float:
     return Scores.within(scores.word_errors, 20)
+
+
+def joined_starts(
+    condition: Material, folder: Path, joins: Callable[[Timed, Timed], bool]
+) -> list[tuple[str, float]]:
+    """(label, start error) of each word of ``condition``, as AutoPhon aligns it, that follows
+    the word before it without a pause and where ``joins(word before, word)``."""
+    scores, _ = align(condition, folder)
+    words = condition.speech.words
+    return [
+        (words[i].label, scores.word_errors[2 * i])  # word i's start
+        for i in range(1, len(words))
+        if words[i].start - words[i - 1].end < 0.01 and joins(words[i - 1], words[i])
+    ]
 
 
 @pytest.mark.slow
@@ -170,18 +185,15 @@ def test_a_vowel_initial_word_after_a_sonorant_starts_in_time(
     """Joined to a word ending in a vowel, nasal or liquid ("children a", "in a", "the old"),
     a vowel-initial word started 23-28 ms late on Festival's diphone voice, whose segment
     edges were labelled on the recorded diphones (engines/refine.py)."""
-    condition = material["heldout_clean_festival_kal"]
-    scores, _ = align(condition, tmp_path)
-    words = condition.speech.words
-    junctions = [
-        scores.word_errors[2 * i]  # word i's start
-        for i in range(1, len(words))
-        if words[i].start - words[i - 1].end < 0.01
-        and words[i - 1].phones[-1].label in FESTIVAL_SONORANTS
-        and words[i].phones[0].label[0] in "aeiou"
-    ]
-    assert len(junctions) >= 4
-    assert all(error <= 0.02 for error in junctions), junctions
+    joined = joined_starts(
+        material["heldout_clean_festival_kal"],
+        tmp_path,
+        lambda before, word: (
+            before.phones[-1].label in FESTIVAL_SONORANTS and word.phones[0].label[0] in "aeiou"
+        ),
+    )
+    assert len(joined) >= 4
+    assert all(error <= 0.02 for _, error in joined), joined
 
 
 @pytest.mark.slow
@@ -209,16 +221,13 @@ def test_a_stop_joined_to_the_word_before_takes_in_its_closure(
     """Read slowly, espeak-ng's closures between two words are 50-60 ms of silence that the
     aligner (or its onset search) took for a pause: "bought twelve", "ripe peaches" and "the
     children" started 57 ms late, at the burst (engines/refine.py)."""
-    condition = material["heldout_clean_slow_en_us"]
-    scores, _ = align(condition, tmp_path)
-    words = condition.speech.words
-    joined = {
-        words[i].label: scores.word_errors[2 * i]  # word i's start
-        for i in range(1, len(words))
-        if words[i].start - words[i - 1].end < 0.01 and words[i].phones[0].label[0] in "ptkbdg"
-    }
-    assert {"twelve", "peaches", "children"} <= joined.keys()
-    assert all(error <= 0.02 for error in joined.values()), joined
+    joined = joined_starts(
+        material["heldout_clean_slow_en_us"],
+        tmp_path,
+        lambda _, word: word.phones[0].label[0] in "ptkbdg",
+    )
+    assert {"twelve", "peaches", "children"} <= {label for label, _ in joined}
+    assert all(error <= 0.02 for _, error in joined), joined
 
 
 @pytest.mark.slow
@@ -228,18 +237,16 @@ def test_an_approximant_after_a_consonant_starts_in_time(
     """The aligner starts a liquid or glide early after a consonant: "twelve ripe", "market
     yesterday", "bright lanterns" started 23-29 ms early in espeak-ng's en-us+f3 voice
     (engines/refine.py)."""
-    condition = material["heldout_clean_en_us_f3"]
-    scores, _ = align(condition, tmp_path)
-    words = condition.speech.words
-    joined = {
-        words[i].label: scores.word_errors[2 * i]  # word i's start
-        for i in range(1, len(words))
-        if words[i].start - words[i - 1].end < 0.01
-        and words[i - 1].phones[-1].label[0] not in ESPEAK_VOWELS | set("lrwj")
-        and words[i].phones[0].label[0] in "lrj"
-    }
-    assert {"ripe", "yesterday.", "lanterns"} <= joined.keys()
-    assert all(error <= 0.02 for error in joined.values()), joined
+    joined = joined_starts(
+        material["heldout_clean_en_us_f3"],
+        tmp_path,
+        lambda before, word: (
+            before.phones[-1].label[0] not in ESPEAK_VOWELS | set("lrwj")
+            and word.phones[0].label[0] in "lrj"
+        ),
+    )
+    assert {"ripe", "yesterday.", "lanterns"} <= {label for label, _ in joined}
+    assert all(error <= 0.02 for _, error in joined), joined
 
 
 @pytest.mark.slow
