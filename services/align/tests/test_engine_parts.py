@@ -31,6 +31,7 @@ from autophon_align.engines.process import run_tool, tail_lines
 from autophon_align.engines.pronunciations import Source, TaskLexicon, build_task_lexicon
 from autophon_align.engines.refine import (
     APPROXIMANT_ONSET_LAG,
+    MIN_SNR_DB,
     VOWEL_ONSET_LEAD,
     VOWEL_ONSET_LEAD_AFTER_VOWEL,
     Segment,
@@ -231,6 +232,22 @@ def test_refine_moves_word_edges_onto_the_speech() -> None:
     assert word.start == pytest.approx(0.5, abs=0.005)
     assert word.end == pytest.approx(0.9, abs=0.006)
     assert word.phones[0].start == word.start and word.phones[-1].end == word.end
+
+
+def test_in_noise_only_a_vowel_ends_on_the_speech_before_a_pause() -> None:
+    """Speech 20 dB over the noise (under MIN_SNR_DB): the vowel-final word's end moves from
+    0.25 s to where its sound stops (0.3 s); the other edges stay as aligned."""
+    rate = 16000
+    noise = random.Random(0)
+    samples = tone(0.3) + array("h", bytes(2 * round(0.3 * rate))) + tone(0.3)
+    samples = array("h", (x // 10 + round(noise.gauss(0, 80)) for x in samples))
+    first = Segment("a", 0.0, 0.25, [Segment("AH", 0.0, 0.25)])
+    second = Segment("is", 0.55, 0.85, [Segment("IH", 0.55, 0.7), Segment("Z", 0.7, 0.85)])
+    levels = levels_of([first, second], samples, rate)
+    assert 10 < levels.difference < MIN_SNR_DB
+    refine_words([first, second], samples, rate, levels)
+    assert first.end == first.phones[0].end == pytest.approx(0.3, abs=0.006)
+    assert (first.start, second.start, second.end) == (0.0, 0.55, 0.85)
 
 
 @pytest.mark.parametrize("inside", [0.0, 0.01])
