@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from autophon_align.engines.arpabet import VOWELS
 from bench import festival
 from bench.accuracy import PLAIN_ASSETS, Material, Scores, align, materials
 from bench.speech import CHECK, HELD_OUT, SENTENCES, Timed, connected, long_speech, with_level
@@ -45,10 +46,7 @@ def material() -> Materials:
 
 
 # Festival's vowels and sonorant consonants (its phone set is ARPAbet's in lower case, with ax).
-FESTIVAL_VOWELS = {
-    *("aa", "ae", "ah", "ao", "aw", "ax", "ay", "eh", "er", "ey", "ih", "iy", "ow", "oy", "uh"),
-    "uw",
-}
+FESTIVAL_VOWELS = {vowel.lower() for vowel in VOWELS} | {"ax"}
 FESTIVAL_SONORANTS = FESTIVAL_VOWELS | {"l", "m", "n", "ng", "r", "w", "y"}
 
 # The first letters of espeak-ng's English vowels ("3" is its schwa of "dinner", "V" of "but").

@@ -226,7 +226,8 @@ def refine_words(
         if closure and first.label in STOPS_AND_AFFRICATES:
             word.start = first.start = previous_end
         if next_start - word.end >= MIN_GAP:
-            hi, frames = _around_end(word, next_start, energy)
+            lo, hi = _end_window(word, next_start)
+            frames = energy.frames(lo, hi)
             offset = _offset(frames, threshold)
             tail = _breath_tail(last, frames)
             if tail is not None:
@@ -245,19 +246,15 @@ def _end_vowels_at_pauses(
     for i, word in enumerate(words):
         next_start = words[i + 1].start if i + 1 < len(words) else duration
         if word.phones[-1].label in VOWELS and next_start - word.end >= MIN_GAP:
-            offset = _offset(_around_end(word, next_start, energy)[1], threshold)
+            offset = _offset(energy.frames(*_end_window(word, next_start)), threshold)
             if offset is not None:
                 word.end = word.phones[-1].end = offset
 
 
-def _around_end(
-    word: Segment, next_start: float, energy: Energy
-) -> tuple[float, list[tuple[float, float]]]:
-    """The frames where ``word``'s end may move to before a pause that ends at
-    ``next_start``, and the last time they reach."""
+def _end_window(word: Segment, next_start: float) -> tuple[float, float]:
+    """Where ``word``'s end may move to before a pause that ends at ``next_start`` (s)."""
     lo = max(word.end - WINDOW, word.phones[-1].start + MIN_PHONE)
-    hi = min(word.end + WINDOW, next_start)
-    return hi, energy.frames(lo, hi)
+    return lo, min(word.end + WINDOW, next_start)
 
 
 def advance_vowel_onsets(words: Sequence[Segment]) -> None:
