@@ -270,6 +270,25 @@ def test_an_approximant_after_a_consonant_starts_in_time(
 
 
 @pytest.mark.slow
+def test_a_stop_word_after_a_released_stop_starts_at_its_closure(
+    material: Materials, tmp_path: Path
+) -> None:
+    """Where a word ending in a released stop meets one starting with a stop, the aligner gave
+    the first stop's release to one of the two: espeak-ng's en voice started "twelve" (after
+    "bought") 71 ms early and "peaches" (after "ripe") 23 ms late (engines/refine.py)."""
+    stops = set("pbtdkg")
+    joined = joined_starts(
+        material["heldout_clean_en"],
+        tmp_path,
+        lambda before, word: (
+            before.phones[-1].label[0] in stops and word.phones[0].label[0] in stops
+        ),
+    )
+    assert {"twelve", "peaches", "Pembroke."} <= {label for label, _ in joined}
+    assert all(error <= 0.02 for _, error in joined), joined
+
+
+@pytest.mark.slow
 def test_a_long_recording_is_cut_in_quiet_gaps_only(tmp_path: Path) -> None:
     """Over 60 s a recording is aligned in chunks cut in pauses the word pass found. Read by
     espeak-ng's Scottish voice (never used in tuning), the word pass took the vowel of

@@ -338,6 +338,29 @@ def test_a_short_silence_before_a_stop_is_its_closure(
     assert second.start == second.phones[0].start == pytest.approx(start, abs=0.005)
 
 
+@pytest.mark.parametrize(("release", "start"), [(0.04, 0.38), (0.01, 0.33), (0.0, 0.33)])
+def test_a_stop_after_a_released_stop_starts_at_its_own_closure(
+    release: float, start: float
+) -> None:
+    """ "bought twelve" with both t's released: a vowel to 0.3 s, the first closure (40 ms), its
+    release (``release`` s), the second closure (40 ms), the rest. The aligner gave the first
+    release to "twelve" (its T from 0.33 s to its own burst); "twelve" starts where its closure
+    does. A release shorter than MIN_RELEASE is no release; with none (one closure, 80 ms)
+    nothing moves."""
+    rate = 16000
+    closure = array("h", bytes(2 * round(0.04 * rate)))
+    burst = tone(release) if release else array("h")
+    samples = tone(0.3) + closure + burst + closure + tone(0.3)
+    burst_end = 0.41 + release  # the second T's burst: 30 ms of the rest
+    words = [
+        word_of(("AO", 0.0, 0.3), ("T", 0.3, 0.33)),
+        word_of(("T", 0.33, burst_end), ("W", burst_end, 0.68 + release)),
+    ]
+    refine_words(words, samples, rate, levels_of(words, samples, rate))
+    assert words[0].end == words[0].phones[-1].end == pytest.approx(start, abs=0.003)
+    assert words[1].start == words[1].phones[0].start == words[0].end
+
+
 @pytest.mark.parametrize(("word_before", "start"), [(None, 0.05), (0.0, 0.0)])
 def test_a_stop_first_in_a_stretch_takes_in_a_closure_only_after_a_word(
     word_before: float | None, start: float
