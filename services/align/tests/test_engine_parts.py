@@ -342,7 +342,7 @@ def test_a_short_silence_before_a_stop_is_its_closure(
 def test_a_stop_after_a_released_stop_starts_at_its_own_closure(
     release: float, start: float
 ) -> None:
-    """ "bought twelve" with both t's released: a vowel to 0.3 s, the first closure (40 ms), its
+    """Both t's of "bought twelve" released: a vowel to 0.3 s, the first closure (40 ms), its
     release (``release`` s), the second closure (40 ms), the rest. The aligner gave the first
     release to "twelve" (its T from 0.33 s to its own burst); "twelve" starts where its closure
     does. A release shorter than MIN_RELEASE is no release; with none (one closure, 80 ms)

@@ -44,7 +44,7 @@ One closure (an unreleased first stop, as Festival's voices mostly speak such pa
 shorter flicker moves nothing. Found on the held-out sentences (en 89.3 -> 92.1 %, RP and
 en-us+m3 88.6 -> 90.0 %, en+f2 85.0 -> 87.9 %; ked -1.4, one edge); on six sentences
 written to check it (docs/engines.md) five espeak-ng voices gained 3.0-9.1 points and
-Festival's three none, lost none.
+Festival's three neither gained nor lost.
 
 The acoustic model also starts an approximant early after a consonant: a liquid (/l/, /r/)
 after a stop, affricate, fricative or nasal, and a glide (/w/, /y/) after a stop or affricate,
@@ -263,8 +263,8 @@ def _split_released_stops(words: list[Segment], energy: Energy, threshold: float
     pause between them, where its own closure begins (see above)."""
     for before, word in itertools.pairwise(words):
         last, first = before.phones[-1], word.phones[0]
-        stops = last.label in STOPS_AND_AFFRICATES and first.label in STOPS_AND_AFFRICATES
-        if word.start > before.end or not stops:
+        two_stops = last.label in STOPS_AND_AFFRICATES and first.label in STOPS_AND_AFFRICATES
+        if word.start > before.end or not two_stops:
             continue
         frames = energy.frames(last.start - CLOSURE_REACH, first.end)
         closures = _quiet_runs(frames, threshold, MIN_CLOSURE)
