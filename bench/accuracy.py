@@ -4,8 +4,10 @@ The material (bench/speech.py, bench/festival.py) is synthetic speech with the s
 own word and phone times: six connected sentences with names and words missing from CMUdict,
 in three espeak-ng voices and Festival's diphone (kal) and HTS (slt) voices; two speakers
 taking turns in a TextGrid (one tier each); and the first espeak-ng voice and the HTS voice
-with white noise at 20 and 10 dB SNR; then the same voices and 10 dB conditions on six held-out
-sentences (``heldout_``) and on six check sentences (``check_``), there also in four more
+with white noise at 20 and 10 dB SNR and under other voices (``noise_babble_10db``: four
+espeak-ng voices reading the held-out sentences, 10 dB below the speaker); then the same
+voices and 10 dB conditions of white noise on six held-out sentences (``heldout_``) and on
+six check sentences (``check_``), there also in four more
 espeak-ng voices that no step was tuned on (bench/speech.py UNSEEN_VOICES) and read slowly
 by the first espeak-ng voice (``clean_slow_``, 130 words a minute instead of 175). Each file
 goes through the upload worker's processing and the runner, as a task does, twice: as AutoPhon
@@ -25,7 +27,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 from praatio import textgrid
@@ -51,6 +53,7 @@ from bench.speech import (
     aligned_units,
     boundary_errors,
     connected,
+    with_babble,
     with_noise,
     write_wav,
 )
@@ -66,6 +69,8 @@ PLAIN_ASSETS = {
     "whole_up_to_seconds": "1000000",
 }
 THRESHOLDS_MS = (10, 20, 50)
+# Other voices as noise (babble), in the tuned sentences' conditions only: four talkers (dB SNR).
+BABBLE_DB = 10
 # Conditions of the sentences no step or setting was tuned on (bench/speech.py HELD_OUT), and
 # of those made to check one step after it was chosen (CHECK).
 HELD_OUT_PREFIX = "heldout_"
@@ -143,6 +148,8 @@ def materials(wanted: Collection[str] | None = None) -> list[Material]:
             clean = builders[f"{prefix}clean_{_label(voice)}"]
             for db in noises:
                 builders[f"{prefix}noise_{db}db{suffix}"] = partial(_noisy, clean, db)
+            if not prefix:
+                builders[f"noise_babble_{BABBLE_DB}db{suffix}"] = partial(_babbled, clean)
         names += [n for n in builders if n not in names] + ([] if prefix else ["two_speakers"])
     chosen = [n for n in names if wanted is None or n in wanted]
     return [two_speakers() if n == "two_speakers" else Material(n, builders[n]()) for n in chosen]
@@ -150,6 +157,16 @@ def materials(wanted: Collection[str] | None = None) -> list[Material]:
 
 def _noisy(clean: Callable[[], Speech], snr_db: int) -> Speech:
     return with_noise(clean(), snr_db, seed=snr_db)
+
+
+def _babbled(clean: Callable[[], Speech]) -> Speech:
+    return with_babble(clean(), BABBLE_DB, _talkers(), seed=BABBLE_DB)
+
+
+@cache
+def _talkers() -> tuple[Speech, ...]:
+    """The other voices of the babble conditions: the held-out sentences in the unseen voices."""
+    return tuple(connected(HELD_OUT, voice) for voice in UNSEEN_VOICES)
 
 
 def two_speakers(voices: tuple[str, str] = ("en-us", "en-us+f3")) -> Material:

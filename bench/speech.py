@@ -389,6 +389,24 @@ def with_noise(speech: Speech, snr_db: float, seed: int = 0) -> Speech:
     return Speech(noisy, list(speech.words))
 
 
+def with_babble(speech: Speech, snr_db: float, talkers: Sequence[Speech], seed: int = 0) -> Speech:
+    """Other voices added at ``snr_db`` below the power of the words' samples: each of
+    ``talkers`` repeated from its own random point to ``speech``'s length, all summed."""
+    rng = random.Random(seed)
+    length = len(speech.samples)
+    babble = [0.0] * length
+    for talker in talkers:
+        samples = talker.samples
+        offset = rng.randrange(len(samples))
+        for i in range(length):
+            babble[i] += samples[(offset + i) % len(samples)]
+    power = sum(x * x for x in babble) / max(length, 1)
+    scale = math.sqrt(_mean_power(speech) / 10 ** (snr_db / 10) / power) if power else 0.0
+    mixed = zip(speech.samples, babble, strict=True)
+    noisy = array("h", (max(-32768, min(32767, round(x + scale * b))) for x, b in mixed))
+    return Speech(noisy, list(speech.words))
+
+
 def with_level(speech: Speech, gain_db: float = 0.0, offset: int = 0) -> Speech:
     """``speech`` turned up or down by ``gain_db`` and ``offset`` units off zero (a DC offset),
     clipped to 16 bits."""

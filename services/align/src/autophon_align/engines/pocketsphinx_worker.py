@@ -213,6 +213,13 @@ def _audio_heard(request: dict[str, Any], scratch: Path, notes: list[str]) -> Pa
     if not request.get("denoise", True):
         return audio
     noise = denoise.measure(audio)
+    if noise.noisy and not noise.steady:
+        _note(
+            notes,
+            f"noisy recording (speech {noise.level_db:.0f} dB above its quietest stretches), "
+            f"but the noise is not steady (its level varies by {noise.spread_db:.0f} dB, "
+            f"{denoise.MAX_SPREAD_DB:g} or more: other voices?): aligned as it is, not denoised",
+        )
     if not noise.worth_removing:
         return audio
     started = time.monotonic()
