@@ -12,14 +12,16 @@ APT_PACKAGES := ffmpeg sox espeak-ng sphinxbase-utils sphinxtrain pocketsphinx
 # Festival with a diphone and an HTS voice: more synthetic speech with exact times for the
 # accuracy tests and benchmarks (bench/festival.py).
 FESTIVAL_PACKAGES := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+MBROLA_PACKAGES := mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1
 FESTIVAL_VOICES := /usr/share/festival/voices/english/kal_diphone /usr/share/festival/voices/english/ked_diphone /usr/share/festival/voices/us/cmu_us_slt_arctic_hts
 
-.PHONY: help install install-runtime system-deps browser-deps speech-deps run test test-pg lint format typecheck bench soak images chart e2e clean
+.PHONY: help install install-runtime system-deps browser-deps speech-deps mbrola-voices run test test-pg lint format typecheck bench soak images chart e2e clean
 
 help:
 	@echo "make run    - start AutoPhon locally (SQLite, ./.autophon, built-in engine) and print the URL"
 	@echo "make test   - install everything needed and run the test suite"
 	@echo "make lint   - ruff; make typecheck - mypy; make bench - benchmarks; make soak - long fault runs"
+	@echo "make mbrola-voices - espeak-ng's MBROLA voices (Debian contrib/non-free) for more make bench conditions"
 	@echo "make images - build the container images; make e2e - end-to-end tests (kind, else the KUBECONFIG cluster)"
 
 # Debian packages the pipeline runs (ffmpeg/ffprobe for conversion, sox for tests,
@@ -57,6 +59,20 @@ speech-deps:
 	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(FESTIVAL_PACKAGES) >/dev/null ) \
 	    || echo "Festival could not be installed: its accuracy tests will be skipped"; \
 	fi
+
+# espeak-ng's MBROLA voices for `make bench` (bench/speech.py), on request only: they are in
+# Debian's contrib and non-free sections (MBROLA's voices may not be used commercially), which
+# this reads for this one install from a source list of its own, leaving the system's as they are.
+mbrola-voices:
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  APT=$$(mktemp -d); chmod 755 $$APT; mkdir -p $$APT/lists/partial; \
+	  . /etc/os-release; \
+	  echo "deb http://deb.debian.org/debian $$VERSION_CODENAME main contrib non-free" > $$APT/sources.list; \
+	  OPTIONS="-o Dir::Etc::sourcelist=$$APT/sources.list -o Dir::Etc::sourceparts=- -o Dir::State::Lists=$$APT/lists"; \
+	  $$SUDO apt-get $$OPTIONS update -qq \
+	    && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get $$OPTIONS install -y -qq --no-install-recommends $(MBROLA_PACKAGES) >/dev/null \
+	    && echo "Installed $(MBROLA_PACKAGES)"; \
+	  STATUS=$$?; $$SUDO rm -rf $$APT; exit $$STATUS
 
 $(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

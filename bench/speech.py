@@ -12,6 +12,16 @@ Word events are matched to the text's words by their text position: espeak-ng sp
 words as one ("was the"), which then form one timed unit whose inner boundaries are not known,
 and may split a compound in two, which stays one word.
 
+espeak-ng's MBROLA voices (``mb-us1``..., Debian's contrib and non-free packages ``mbrola`` and
+``mbrola-us1``...; ``make mbrola-voices``) speak through MBROLA, a diphone synthesiser built
+from recorded speech: espeak-ng hands it each phoneme and its duration (what ``espeak-ng
+--pho`` prints) and reports those phonemes as events at MBROLA's rate (16 kHz), from the
+first event's sample on, but counts each pause a few milliseconds shorter than MBROLA speaks
+it, reports few word events, and gives some phonemes stray text positions. So each phoneme
+event is moved onto the nearest boundary of those durations, summed, and a word starts at the
+first phoneme whose text position lies in it, word after word (``_mbrola_events``; checked in
+bench/tests).
+
 The library keeps state from one text to the next (the same text comes out a few samples
 different), so every recording is made in a fresh process (``python -m bench.speech``,
 the voice, rate and texts as JSON on stdin, timings as JSON on stdout), its sentences one
@@ -21,9 +31,11 @@ after another: the same texts and voice then always give the same samples and ti
 from __future__ import annotations
 
 import ctypes
+import itertools
 import json
 import math
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -77,6 +89,13 @@ CHECK = (
     "Our new neighbour Ingrid owns a yellow umbrella and an enormous owl.",
 )
 VOICES = ("en-us", "en", "en-us+f3")
+# espeak-ng's MBROLA voices (see above): American female, two American male, British male.
+MBROLA_PREFIX = "mb-"
+MBROLA_VOICES = tuple(MBROLA_PREFIX + name for name in ("us1", "us2", "us3", "en1"))
+MBROLA_ROOT = Path("/usr/share/mbrola")
+# How far (samples) an MBROLA voice's phoneme events may stray from the durations it was given:
+# espeak-ng's events count a pause a few milliseconds shorter than MBROLA speaks it.
+MBROLA_SLIP = 320
 # espeak-ng voices no step or setting was tuned on: only in the held-out and check sets.
 UNSEEN_VOICES = ("en-gb-x-rp", "en-gb-scotland", "en-us+m3", "en+f2")
 # espeak-ng's default rate, and a slow reader's (longer closures and vowels).
@@ -206,6 +225,7 @@ def _record_here(
     for text, path in texts:
         if library.espeak_SetVoiceByName(voice.encode()) != 0:
             raise ValueError(f"espeak-ng has no voice {voice!r}")
+        sample_rate = library.espeak_ng_GetSampleRate()  # an MBROLA voice's own
         library.espeak_SetParameter(_PARAMETER_RATE, words_per_minute, 0)
         del samples[:], events[:]
         data = text.encode("utf-8")
@@ -217,8 +237,58 @@ def _record_here(
             out.setsampwidth(2)
             out.setframerate(sample_rate)
             out.writeframes(samples.tobytes())
+        if voice.startswith(MBROLA_PREFIX):
+            events[:] = _mbrola_events(text, events, voice, words_per_minute, sample_rate)
         timed.append(_timed_words(text, events, sample_rate, len(samples)))
     return timed
+
+
+def _mbrola_events(
+    text: str, events: Sequence[Event], voice: str, words_per_minute: int, sample_rate: int
+) -> list[Event]:
+    """An MBROLA voice's ``events`` on the durations MBROLA was given (see the module
+    docstring), with a word event before each phoneme whose text position lies in the next
+    word (its word events are few, and some text positions stray)."""
+    pho = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-q", "--pho", text],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    durations = [int(line.split()[1]) for line in pho.splitlines() if line.strip()]
+    edges = [0, *(round(ms * sample_rate / 1000) for ms in itertools.accumulate(durations))]
+    spans = word_spans(text)
+    first = events[0][2] if events else 0  # where MBROLA's output starts
+    offset = -first  # from an event's sample to MBROLA's, updated at each phoneme
+    made: list[Event] = []
+    following = 0  # the next word's index
+    for kind, position, sample, name in events:
+        if kind == _EVENT_WORD:
+            continue
+        if kind == _EVENT_PHONEME:
+            nearest = min(edges, key=lambda edge: abs(edge - sample - offset))
+            if abs(nearest - sample - offset) <= MBROLA_SLIP:
+                offset = nearest - sample
+        span = spans[following] if following < len(spans) else None
+        if kind == _EVENT_PHONEME and span and span[0] <= position - 1 < span[1]:
+            made.append((_EVENT_WORD, position, sample + offset, ""))
+            following += 1
+        made.append((kind, position, sample + offset, name))
+    return made
+
+
+def mbrola_available() -> str | None:
+    """None when MBROLA and its voices (MBROLA_VOICES) are installed, else what is missing."""
+    if shutil.which("mbrola") is None:
+        return "MBROLA is not installed (`make mbrola-voices`)"
+    missing = [
+        v for v in MBROLA_VOICES if not (MBROLA_ROOT / v.removeprefix(MBROLA_PREFIX)).is_dir()
+    ]
+    return (
+        f"MBROLA voices {', '.join(missing)} are missing (`make mbrola-voices`)"
+        if missing
+        else None
+    )
 
 
 def _timed_words(text: str, events: Sequence[Event], sample_rate: int, total: int) -> list[Timed]:
