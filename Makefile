@@ -12,7 +12,6 @@ APT_PACKAGES := ffmpeg sox espeak-ng sphinxbase-utils sphinxtrain pocketsphinx
 # Festival with a diphone and an HTS voice: more synthetic speech with exact times for the
 # accuracy tests and benchmarks (bench/festival.py).
 FESTIVAL_PACKAGES := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
-MBROLA_PACKAGES := mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1
 FESTIVAL_VOICES := /usr/share/festival/voices/english/kal_diphone /usr/share/festival/voices/english/ked_diphone /usr/share/festival/voices/us/cmu_us_slt_arctic_hts
 
 .PHONY: help install install-runtime system-deps browser-deps speech-deps mbrola-voices run test test-pg lint format typecheck bench soak images chart e2e clean
@@ -63,6 +62,7 @@ speech-deps:
 # espeak-ng's MBROLA voices for `make bench` (bench/speech.py), on request only: they are in
 # Debian's contrib and non-free sections (MBROLA's voices may not be used commercially), which
 # this reads for this one install from a source list of its own, leaving the system's as they are.
+MBROLA_PACKAGES := mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1
 mbrola-voices:
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  APT=$$(mktemp -d); chmod 755 $$APT; mkdir -p $$APT/lists/partial; \
