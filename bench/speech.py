@@ -249,13 +249,7 @@ def _mbrola_events(
     """An MBROLA voice's ``events`` on the durations MBROLA was given (see the module
     docstring), with a word event before each phoneme whose text position lies in the next
     word (its word events are few, and some text positions stray)."""
-    pho = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-q", "--pho", text],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    durations = [int(line.split()[1]) for line in pho.splitlines() if line.strip()]
+    durations = mbrola_durations(text, voice, words_per_minute)
     edges = [0, *(round(ms * sample_rate / 1000) for ms in itertools.accumulate(durations))]
     spans = word_spans(text)
     first = events[0][2] if events else 0  # where MBROLA's output starts
@@ -275,6 +269,17 @@ def _mbrola_events(
             following += 1
         made.append((kind, position, sample + offset, name))
     return made
+
+
+def mbrola_durations(text: str, voice: str, words_per_minute: int) -> list[int]:
+    """The duration (ms) of each phoneme espeak-ng hands MBROLA for ``text``, in order."""
+    pho = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-q", "--pho", text],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [int(line.split()[1]) for line in pho.splitlines() if line.strip()]
 
 
 def mbrola_available() -> str | None:

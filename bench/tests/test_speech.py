@@ -4,14 +4,19 @@ an MBROLA voice's are the durations MBROLA was given."""
 from __future__ import annotations
 
 import itertools
-import subprocess
 import wave
 from pathlib import Path
 
 import pytest
 
 from autophon_core.lexicon import normalise_words
-from bench.speech import WORDS_PER_MINUTE, boundary_errors, mbrola_available, record
+from bench.speech import (
+    WORDS_PER_MINUTE,
+    boundary_errors,
+    mbrola_available,
+    mbrola_durations,
+    record,
+)
 
 TEXT = "The North Wind and the Sun were disputing which was the stronger."
 
@@ -48,14 +53,8 @@ def test_an_mbrola_voice_is_timed_by_the_durations_mbrola_was_given(tmp_path: Pa
     assert [t.label for t in timings] == text.split()
     with wave.open(str(tmp_path / "a.wav"), "rb") as audio:
         assert audio.getframerate() == 16000  # MBROLA's rate, not espeak-ng's 22050
-    # What espeak-ng hands MBROLA: a phoneme and its duration (ms) per line, from time 0.
-    pho = subprocess.run(
-        ["espeak-ng", "-v", "mb-us1", "-s", str(WORDS_PER_MINUTE), "-q", "--pho", text],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    durations = [int(line.split()[1]) for line in pho.splitlines() if line.strip()]
+    # What espeak-ng hands MBROLA, from time 0 (the events alone are 3 ms off after the pause).
+    durations = mbrola_durations(text, "mb-us1", WORDS_PER_MINUTE)
     boundaries = [t / 1000 for t in itertools.accumulate(durations)]
     edges = [edge for t in timings for p in t.phones for edge in (p.start, p.end)]
     assert all(min(abs(edge - b) for b in [0.0, *boundaries]) < 1e-3 for edge in edges), edges
