@@ -3,7 +3,7 @@ Festival's own word and phone times), through the upload processing and the runn
 goes.
 
 Floors sit a few points under what the built-in engine measured (word edges within 20 ms:
-espeak-ng clean 94.7 %, 20 dB 89.5 %, 10 dB 80.3 %, two speakers 93.4 %; Festival's HTS voice
+espeak-ng clean 94.7 %, 20 dB 89.5 %, 10 dB 86.8 %, two speakers 93.4 %; Festival's HTS voice
 clean 93.4 %, 10 dB 82.2 %, its diphone voice clean 80.3 %; README, Performance; ``make
 bench`` prints them beside plain pocketsphinx), so that a regression fails and a little
 spread between machines does not (the material itself is deterministic). Neither the
@@ -53,6 +53,8 @@ FESTIVAL_SONORANTS = FESTIVAL_VOWELS | {"l", "m", "n", "ng", "r", "w", "y"}
 # and stops (its affricates, tS and dZ, start with theirs).
 ESPEAK_VOWELS = set("aeiouAEIOU03@V")
 ESPEAK_STOPS = set("ptkbdg")
+# and obstruents: the stops and affricates, and the fricatives ("T" and "D" of "th", "S" of "sh").
+ESPEAK_OBSTRUENTS = ESPEAK_STOPS | set("fvTDszSZh")
 
 
 def within_20ms(scores: Scores) -> float:
@@ -120,7 +122,7 @@ def test_clean_connected_speech(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("condition", "floor", "largest"),
-    [("noise_20db", 0.83, 0.1), ("noise_10db", 0.76, 0.2), ("noise_10db_festival_slt", 0.75, 0.2)],
+    [("noise_20db", 0.83, 0.1), ("noise_10db", 0.83, 0.2), ("noise_10db_festival_slt", 0.75, 0.2)],
 )
 def test_connected_speech_in_noise(
     material: Materials, tmp_path: Path, condition: str, floor: float, largest: float
@@ -130,6 +132,27 @@ def test_connected_speech_in_noise(
     assert within_20ms(scores) >= floor, scores.summary("word")
     assert max(scores.word_errors) <= largest, scores.summary("word")
     assert within_20ms(scores) >= within_20ms(unrefined)
+
+
+@pytest.mark.slow
+def test_in_noise_a_word_after_an_obstruent_starts_in_time(
+    material: Materials, tmp_path: Path
+) -> None:
+    """At 10 dB SNR the aligner started an obstruent-initial word after an obstruent-final one
+    20-90 ms early ("carried the", "expected the", "back to"), giving the first obstruent its
+    shortest duration; split at the middle of the two phones, most such starts are in time
+    (11 of the 14: 25 ms at most)."""
+    joined = joined_starts(
+        material["noise_10db"],
+        tmp_path,
+        lambda before, word: (
+            before.phones[-1].label[0] in ESPEAK_OBSTRUENTS
+            and word.phones[0].label[0] in ESPEAK_OBSTRUENTS
+        ),
+    )
+    assert len(joined) >= 10
+    assert sum(error <= 0.02 for _, error in joined) >= 0.7 * len(joined), joined
+    assert max(error for _, error in joined) <= 0.04, joined
 
 
 @pytest.mark.slow
@@ -162,7 +185,7 @@ def test_two_speakers_in_textgrid_tiers(material: Materials, tmp_path: Path) -> 
         # A wash at 20 dB SNR: 88.2 % with it, 89.5 % without (2 edges of 152; without it was
         # no better before the vowel-onset lead, engines/refine.py, moved some junctions).
         ("speaker_adaptation", "noise_20db", -0.015),
-        ("speaker_adaptation", "noise_10db", 0.02),  # 80.3 % against 77.0 %
+        ("speaker_adaptation", "noise_10db", 0.015),  # 86.8 % against 84.9 % (3 edges)
         ("denoise", "noise_10db", 0.08),
         ("denoise", "noise_10db_festival_slt", 0.08),
     ],

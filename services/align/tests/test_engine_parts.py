@@ -34,6 +34,7 @@ from autophon_align.engines.refine import (
     MIN_SNR_DB,
     VOWEL_ONSET_LEAD,
     VOWEL_ONSET_LEAD_AFTER_VOWEL,
+    Levels,
     Segment,
     advance_vowel_onsets,
     delay_approximant_onsets,
@@ -372,6 +373,33 @@ def test_a_stop_first_in_a_stretch_takes_in_a_closure_only_after_a_word(
     word = Segment("to", 0.05, 0.35, [Segment("T", 0.05, 0.15), Segment("UW", 0.15, 0.35)])
     refine_words([word], samples, rate, levels_of([word], samples, rate), word_before)
     assert word.start == pytest.approx(start, abs=0.005)
+
+
+@pytest.mark.parametrize(
+    ("d_end", "next_first", "noisy", "junction"),
+    [
+        (0.23, "DH", True, 0.265),  # D 30 ms, DH 100 ms: to the middle of the two
+        (0.3, "DH", True, 0.3),  # D 100 ms, DH 30 ms: the middle is earlier; left
+        (0.23, "AH", True, 0.23),  # a vowel-initial word: left
+        (0.23, "DH", False, 0.23),  # clean: left
+    ],
+)
+def test_in_noise_two_obstruents_between_words_split_at_their_middle(
+    d_end: float, next_first: str, noisy: bool, junction: float
+) -> None:
+    """ "told the" in noise: the aligner gave the D little more than its shortest duration and
+    the DH the rest; the junction moves to the middle of the two, never earlier."""
+    rate = 16000
+    samples = tone(0.5)
+    words = [
+        word_of(("AH", 0.0, 0.2), ("D", 0.2, d_end)),
+        word_of((next_first, d_end, 0.33), ("AH", 0.33, 0.5)),
+    ]
+    loud = levels_of(words, samples, rate).speech
+    levels = Levels(loud - (MIN_SNR_DB - 10 if noisy else MIN_SNR_DB + 10), loud)
+    refine_words(words, samples, rate, levels)
+    assert words[0].end == words[0].phones[-1].end == pytest.approx(junction)
+    assert words[1].start == words[1].phones[0].start == words[0].end
 
 
 def word_of(*phones: tuple[str, float, float]) -> Segment:

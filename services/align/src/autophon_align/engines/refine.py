@@ -80,7 +80,21 @@ and the aligner ended such words early (Festival's HTS voice at 10 dB SNR: "yest
 conditions +0.7 to +1.5 points of word edges within 20 ms; with two other noise seeds, on the
 three sentence sets and ten new sentences, in espeak-ng's en-us and en and Festival's slt and
 kal voices, +0.9 on average (-1.4 to +3.6; Festival's kal, whose vowels fade slowly, -0.7 to
--1.4). Vowel-initial words after a pause are not refined in noise: espeak-ng's gained and
+-1.4). In noise the aligner also gives a word-final obstruent (a stop,
+affricate or fricative) before an obstruent-initial word ("told the", "ripe peaches", "budget
+figures", "pauses between") little more than its shortest duration (three 10 ms states) and
+the next word's consonant the rest: the closure or the frication, filled with noise, sounds
+alike. Such junctions lay 20-90 ms early (espeak-ng en-us at 10 dB SNR: "carried the" 70,
+"ripe peaches" 82-92; clean, 1-20). So in noise ``_split_obstruent_junctions`` moves each to
+the middle of the two phones, where that is later than the aligner put it. Measured at 10 dB
+SNR with three noise seeds on the three sentence sets (espeak-ng en-us, Festival slt): word
+edges within 20 ms 79.4 -> 81.7 % on average (11 of 18 conditions gained, up to 7.9 points;
+two lost one and two edges); on
+five voices no step was tuned on (espeak-ng en and en-us+f3, Festival kal, MBROLA us2 and en1),
+one seed, 73.9 -> 77.0 %; pink noise at 10 and 20 dB 82.0 -> 84.3 %, none lost. Moving every
+such junction to the middle, earlier too, gained 1 point more in white noise but lost 2.6 in
+pink noise at 20 dB, where the aligner had them right.
+Vowel-initial words after a pause are not refined in noise: espeak-ng's gained and
 Festival's slt lost (a gradual onset crosses the threshold late), and fricatives sink into the
 noise (their ends were cut 50-135 ms early).
 
@@ -157,6 +171,7 @@ NASALS = frozenset(["M", "N", "NG"])
 LIQUIDS = frozenset(["L", "R"])
 GLIDES = frozenset(["W", "Y"])
 STOPS_AND_AFFRICATES = STOPS | {"CH", "JH"}
+OBSTRUENTS = STOPS_AND_AFFRICATES | {"F", "V", "TH", "DH", "S", "Z", "SH", "ZH", "HH"}
 SONORANTS = VOWELS | NASALS | LIQUIDS | GLIDES
 WITHOUT_CLOSURE = VOWELS | NASALS  # phones a pause inside cannot be a silent closure of
 
@@ -226,6 +241,7 @@ def refine_words(
     threshold = max(levels.noise + ABOVE_NOISE_DB, levels.speech - BELOW_SPEECH_DB)
     if levels.difference < MIN_SNR_DB:
         _end_vowels_at_pauses(words, energy, threshold, duration)
+        _split_obstruent_junctions(words)
         return
     # Where each word's end stood before a breath tail was cut off it (else its end): the next
     # word's onset is not looked for inside that tail.
@@ -302,6 +318,19 @@ def _end_vowels_at_pauses(
             offset = _offset(energy.frames(*_end_window(word, next_start)), threshold)
             if offset is not None:
                 word.end = word.phones[-1].end = offset
+
+
+def _split_obstruent_junctions(words: Sequence[Segment]) -> None:
+    """In noise, move each junction between a word ending in an obstruent and one starting
+    with an obstruent, with no pause between them, to the middle of those two phones where
+    the aligner gave the first the shorter part (see above)."""
+    for before, word in itertools.pairwise(words):
+        last, first = before.phones[-1], word.phones[0]
+        if word.start > before.end or last.label not in OBSTRUENTS or first.label not in OBSTRUENTS:
+            continue
+        middle = (last.start + first.end) / 2
+        if middle > word.start:
+            before.end = last.end = word.start = first.start = middle
 
 
 def _end_window(word: Segment, next_start: float) -> tuple[float, float]:
