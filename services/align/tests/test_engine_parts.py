@@ -376,23 +376,24 @@ def test_a_stop_first_in_a_stretch_takes_in_a_closure_only_after_a_word(
 
 
 @pytest.mark.parametrize(
-    ("d_end", "next_first", "noisy", "junction"),
+    ("d_start", "d_end", "next_first", "noisy", "junction"),
     [
-        (0.23, "DH", True, 0.265),  # D 30 ms, DH 100 ms: to the middle of the two
-        (0.3, "DH", True, 0.3),  # D 100 ms, DH 30 ms: the middle is earlier; left
-        (0.23, "AH", True, 0.23),  # a vowel-initial word: left
-        (0.23, "DH", False, 0.23),  # clean: left
+        (0.2, 0.23, "DH", True, 0.265),  # D 30 ms, DH 100 ms: to the middle of the two
+        (0.2, 0.3, "DH", True, 0.3),  # D 100 ms, DH 30 ms: the middle is earlier; left
+        (0.2, 0.23, "AH", True, 0.23),  # a vowel-initial word: left
+        (0.2, 0.23, "DH", False, 0.23),  # clean: left
+        (0.05, 0.08, "DH", True, 0.08),  # D and DH 280 ms together: they took in a pause
     ],
 )
 def test_in_noise_two_obstruents_between_words_split_at_their_middle(
-    d_end: float, next_first: str, noisy: bool, junction: float
+    d_start: float, d_end: float, next_first: str, noisy: bool, junction: float
 ) -> None:
     """ "told the" in noise: the aligner gave the D little more than its shortest duration and
     the DH the rest; the junction moves to the middle of the two, never earlier."""
     rate = 16000
     samples = tone(0.5)
     words = [
-        word_of(("AH", 0.0, 0.2), ("D", 0.2, d_end)),
+        word_of(("AH", 0.0, d_start), ("D", d_start, d_end)),
         word_of((next_first, d_end, 0.33), ("AH", 0.33, 0.5)),
     ]
     loud = levels_of(words, samples, rate).speech
