@@ -80,24 +80,25 @@ and the aligner ended such words early (Festival's HTS voice at 10 dB SNR: "yest
 conditions +0.7 to +1.5 points of word edges within 20 ms; with two other noise seeds, on the
 three sentence sets and ten new sentences, in espeak-ng's en-us and en and Festival's slt and
 kal voices, +0.9 on average (-1.4 to +3.6; Festival's kal, whose vowels fade slowly, -0.7 to
--1.4). In noise the aligner also gives a word-final obstruent (a stop,
-affricate or fricative) before an obstruent-initial word ("told the", "ripe peaches", "budget
-figures", "pauses between") little more than its shortest duration (three 10 ms states) and
-the next word's consonant the rest: the closure or the frication, filled with noise, sounds
-alike. Such junctions lay 20-90 ms early (espeak-ng en-us at 10 dB SNR: "carried the" 70,
-"ripe peaches" 82-92; clean, 1-20). So in noise ``_split_obstruent_junctions`` moves each to
-the middle of the two phones, where that is later than the aligner put it, unless the two
-last over ``LONGEST_OBSTRUENT_PAIR`` (they took in a pause the aligner left out: "fox. The"
-became 209 ms late). Measured at 10 dB SNR with three noise seeds on the three sentence sets
-(espeak-ng en-us, Festival slt): word edges within 20 ms 79.4 -> 82.0 % on average (12 of 18
-conditions gained, up to 8.6 points; one lost two edges), no largest error grown; on five
-voices no step was tuned on (espeak-ng en and en-us+f3, Festival kal, MBROLA us2 and en1), one
-seed, 73.9 -> 77.1 %; pink noise at 10 and 20 dB 82.0 -> 84.3 %, none lost. Moving every such
-junction to the middle, earlier too, gained 1 point more in white noise but lost 2.6 in pink
-noise at 20 dB, where the aligner had them right.
-Vowel-initial words after a pause are not refined in noise: espeak-ng's gained and
+-1.4). Vowel-initial words after a pause are not refined in noise: espeak-ng's gained and
 Festival's slt lost (a gradual onset crosses the threshold late), and fricatives sink into the
 noise (their ends were cut 50-135 ms early).
+
+In noise the aligner also gives a word-final obstruent (a stop, affricate or fricative) before
+an obstruent-initial word ("told the", "ripe peaches", "budget figures", "pauses between")
+little more than its shortest duration (three 10 ms states) and the next word's consonant the
+rest: the closure or the frication, filled with noise, sounds alike. Such junctions lay 20-90
+ms early (espeak-ng en-us at 10 dB SNR: "carried the" 70, "ripe peaches" 82-92; clean, 1-20).
+So in noise ``_split_obstruent_junctions`` moves each to the middle of the two phones, where
+that is later than the aligner put it, unless the two last over ``LONGEST_OBSTRUENT_PAIR``
+(they took in a pause the aligner left out: "fox. The" became 209 ms late). Measured at 10 dB
+SNR with three noise seeds on the three sentence sets (espeak-ng en-us, Festival slt): word
+edges within 20 ms 79.4 -> 82.0 % on average (12 of 18 conditions gained, up to 8.6 points; one
+lost two edges), no largest error grown; on five voices no step was tuned on (espeak-ng en and
+en-us+f3, Festival kal, MBROLA us2 and en1), one seed, 73.9 -> 77.1 %; pink noise at 10 and 20
+dB 82.0 -> 84.3 %, none lost. Moving every such junction to the middle, earlier too, gained 1
+point more in white noise but lost 2.6 in pink noise at 20 dB, where the aligner had them
+right.
 
 The acoustic model also starts a vowel-initial word late when the word before it ends in a
 voiced sonorant (a vowel, nasal, liquid or glide) with no pause between them: "in a", "the
