@@ -455,13 +455,10 @@ def connected(
 
 def with_noise(speech: Speech, snr_db: float, seed: int = 0) -> Speech:
     """White Gaussian noise added at ``snr_db`` below the power of the words' samples."""
-    power = _mean_power(speech)
-    sigma = math.sqrt(power / 10 ** (snr_db / 10))
+    sigma = math.sqrt(_noise_power(speech, snr_db))
     rng = random.Random(seed)
-    noisy = array(
-        "h", (max(-32768, min(32767, round(x + rng.gauss(0.0, sigma)))) for x in speech.samples)
-    )
-    return Speech(noisy, list(speech.words))
+    noisy = (_clipped(round(x + rng.gauss(0.0, sigma))) for x in speech.samples)
+    return Speech(array("h", noisy), list(speech.words))
 
 
 def with_babble(speech: Speech, snr_db: float, talkers: Sequence[Speech], seed: int = 0) -> Speech:
@@ -476,18 +473,28 @@ def with_babble(speech: Speech, snr_db: float, talkers: Sequence[Speech], seed: 
         for i in range(length):
             babble[i] += samples[(offset + i) % len(samples)]
     power = sum(x * x for x in babble) / max(length, 1)
-    scale = math.sqrt(_mean_power(speech) / 10 ** (snr_db / 10) / power) if power else 0.0
+    scale = math.sqrt(_noise_power(speech, snr_db) / power) if power else 0.0
     mixed = zip(speech.samples, babble, strict=True)
-    noisy = array("h", (max(-32768, min(32767, round(x + scale * b))) for x, b in mixed))
-    return Speech(noisy, list(speech.words))
+    noisy = (_clipped(round(x + scale * b)) for x, b in mixed)
+    return Speech(array("h", noisy), list(speech.words))
 
 
 def with_level(speech: Speech, gain_db: float = 0.0, offset: int = 0) -> Speech:
     """``speech`` turned up or down by ``gain_db`` and ``offset`` units off zero (a DC offset),
     clipped to 16 bits."""
     gain = 10 ** (gain_db / 20)
-    samples = (max(-32768, min(32767, round(x * gain) + offset)) for x in speech.samples)
+    samples = (_clipped(round(x * gain) + offset) for x in speech.samples)
     return Speech(array("h", samples), list(speech.words))
+
+
+def _clipped(sample: int) -> int:
+    """``sample`` within 16 bits."""
+    return max(-32768, min(32767, sample))
+
+
+def _noise_power(speech: Speech, snr_db: float) -> float:
+    """The mean power of noise ``snr_db`` below that of the words' samples."""
+    return _mean_power(speech) / 10 ** (snr_db / 10)
 
 
 def _mean_power(speech: Speech) -> float:

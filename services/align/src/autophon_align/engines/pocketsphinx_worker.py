@@ -213,12 +213,13 @@ def _audio_heard(request: dict[str, Any], scratch: Path, notes: list[str]) -> Pa
     if not request.get("denoise", True):
         return audio
     noise = denoise.measure(audio)
+    noisy = f"noisy recording (speech {noise.level_db:.0f} dB above its quietest stretches"
     if noise.noisy and not noise.steady:
         _note(
             notes,
-            f"noisy recording (speech {noise.level_db:.0f} dB above its quietest stretches), "
-            f"but the noise is not steady (its level varies by {noise.spread_db:.0f} dB, "
-            f"{denoise.MAX_SPREAD_DB:g} or more: other voices?): aligned as it is, not denoised",
+            f"{noisy}), but the noise is not steady (its level varies by "
+            f"{noise.spread_db:.0f} dB, {denoise.MAX_SPREAD_DB:g} or more: other voices?): "
+            "aligned as it is, not denoised",
         )
     if not noise.worth_removing:
         return audio
@@ -227,8 +228,7 @@ def _audio_heard(request: dict[str, Any], scratch: Path, notes: list[str]) -> Pa
     denoise.denoise(audio, cleaned, noise)
     _note(
         notes,
-        f"noisy recording (speech {noise.level_db:.0f} dB above its quietest stretches, "
-        f"under {denoise.MAX_LEVEL_DB:g}): aligned on a denoised copy, made in "
+        f"{noisy}, under {denoise.MAX_LEVEL_DB:g}): aligned on a denoised copy, made in "
         f"{time.monotonic() - started:.1f} s",
     )
     return cleaned

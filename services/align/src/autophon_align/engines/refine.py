@@ -292,7 +292,7 @@ def _split_released_stops(words: list[Segment], energy: Energy, threshold: float
         if len(closures) != 2 or closures[1][0] - closures[0][1] < MIN_RELEASE:
             continue
         start = min(max(closures[1][0], last.start + MIN_PHONE), first.end - MIN_PHONE)
-        before.end = last.end = word.start = first.start = start
+        _join_at(before, word, start)
 
 
 def _quiet_runs(
@@ -337,7 +337,7 @@ def _split_obstruent_junctions(words: Sequence[Segment]) -> None:
             continue  # they took in a pause
         middle = (last.start + first.end) / 2
         if middle > word.start:
-            before.end = last.end = word.start = first.start = middle
+            _join_at(before, word, middle)
 
 
 def _end_window(word: Segment, next_start: float) -> tuple[float, float]:
@@ -358,7 +358,13 @@ def advance_vowel_onsets(words: Sequence[Segment]) -> None:
         lead = VOWEL_ONSET_LEAD_AFTER_VOWEL if last.label in VOWELS else VOWEL_ONSET_LEAD
         lead = min(lead, last.end - last.start - MIN_PHONE)
         if lead > 0:
-            before.end = last.end = word.start = first.start = word.start - lead
+            _join_at(before, word, word.start - lead)
+
+
+def _join_at(before: Segment, word: Segment, time: float) -> None:
+    """Move the junction of ``before`` and ``word`` (no pause between them), with their edge
+    phones, to ``time``."""
+    before.end = before.phones[-1].end = word.start = word.phones[0].start = time
 
 
 def delay_approximant_onsets(words: Sequence[Segment]) -> None:
