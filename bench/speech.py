@@ -98,6 +98,13 @@ MBROLA_ROOT = Path("/usr/share/mbrola")
 MBROLA_SLIP = 320
 # espeak-ng voices no step or setting was tuned on: only in the held-out and check sets.
 UNSEEN_VOICES = ("en-gb-x-rp", "en-gb-scotland", "en-us+m3", "en+f2")
+# An in-breath in a pause (``with_breaths``): how long it lasts and how far it lies from the
+# word beside it (s), the band its noise fills (Hz), and the shortest pause that gets one (s).
+BREATH_SECONDS = (0.15, 0.3)
+BREATH_GAP_SECONDS = (0.04, 0.12)
+BREATH_BAND = (300.0, 3000.0)
+MIN_BREATH_PAUSE = 0.3
+MIN_GAP = 0.05  # quiet left between a breath and the word on its other side (s)
 # espeak-ng's default rate, and a slow reader's (longer closures and vowels).
 WORDS_PER_MINUTE = 175
 SLOW_WORDS_PER_MINUTE = 130
@@ -477,6 +484,49 @@ def with_babble(speech: Speech, snr_db: float, talkers: Sequence[Speech], seed: 
     mixed = zip(speech.samples, babble, strict=True)
     noisy = (_clipped(round(x + scale * b)) for x, b in mixed)
     return Speech(array("h", noisy), list(speech.words))
+
+
+def with_breaths(speech: Speech, below_db: float, seed: int = 0) -> tuple[Speech, list[int]]:
+    """An in-breath in every pause of at least ``MIN_BREATH_PAUSE`` seconds: noise in
+    ``BREATH_BAND`` swelling and fading over ``BREATH_SECONDS``, at its loudest ``below_db``
+    under the power of the words' samples, a gap of ``BREATH_GAP_SECONDS`` after the word
+    before it or before the word after it (at random). Returns the speech and the index of each
+    word edge a breath lies beside, as ``boundary_errors`` orders them (unit i starts at 2i,
+    ends at 2i + 1)."""
+    rng = random.Random(seed)
+    samples = array("h", speech.samples)
+    peak = math.sqrt(_noise_power(speech, below_db))
+    beside: list[int] = []
+    for number, (before, after) in enumerate(itertools.pairwise(speech.words)):
+        gap = rng.uniform(*BREATH_GAP_SECONDS)
+        seconds = min(rng.uniform(*BREATH_SECONDS), after.start - before.end - gap - MIN_GAP)
+        if after.start - before.end < MIN_BREATH_PAUSE or seconds < min(BREATH_SECONDS) / 2:
+            continue
+        follows = rng.random() < 0.5
+        start = before.end + gap if follows else after.start - gap - seconds
+        breath = _band_noise(round(seconds * RATE), rng)
+        first = round(start * RATE)
+        for i, x in enumerate(breath):
+            swell = math.sin(math.pi * i / len(breath)) ** 1.5
+            samples[first + i] = _clipped(round(samples[first + i] + peak * swell * x))
+        beside.append(2 * number + 1 if follows else 2 * number + 2)
+    return Speech(samples, list(speech.words)), beside
+
+
+def _band_noise(count: int, rng: random.Random) -> list[float]:
+    """``count`` samples of Gaussian noise in ``BREATH_BAND`` (one-pole high- and low-pass),
+    at unit power."""
+    low, high = (math.exp(-2 * math.pi * hz / RATE) for hz in BREATH_BAND)
+    out: list[float] = []
+    previous_in = smoothed = high_passed = 0.0
+    for _ in range(count):
+        x = rng.gauss(0.0, 1.0)
+        high_passed = low * (high_passed + x - previous_in)
+        previous_in = x
+        smoothed = (1 - high) * high_passed + high * smoothed
+        out.append(smoothed)
+    power = sum(x * x for x in out) / max(count, 1)
+    return [x / math.sqrt(power) for x in out] if power else out
 
 
 def with_level(speech: Speech, gain_db: float = 0.0, offset: int = 0) -> Speech:

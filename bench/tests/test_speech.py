@@ -4,18 +4,25 @@ an MBROLA voice's are the durations MBROLA was given."""
 from __future__ import annotations
 
 import itertools
+import math
 import wave
+from array import array
 from pathlib import Path
 
 import pytest
 
 from autophon_core.lexicon import normalise_words
 from bench.speech import (
+    BREATH_GAP_SECONDS,
+    RATE,
     WORDS_PER_MINUTE,
+    Speech,
+    Timed,
     boundary_errors,
     mbrola_available,
     mbrola_durations,
     record,
+    with_breaths,
 )
 
 TEXT = "The North Wind and the Sun were disputing which was the stronger."
@@ -58,3 +65,19 @@ def test_an_mbrola_voice_is_timed_by_the_durations_mbrola_was_given(tmp_path: Pa
     boundaries = [t / 1000 for t in itertools.accumulate(durations)]
     edges = [edge for t in timings for p in t.phones for edge in (p.start, p.end)]
     assert all(min(abs(edge - b) for b in [0.0, *boundaries]) < 1e-3 for edge in edges), edges
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_breath_lies_in_a_long_pause_a_gap_from_the_word_beside_it(seed: int) -> None:
+    """Two words (tones) with a 0.8 s pause between them and 0.2 s after: one breath, in the
+    pause between them, BREATH_GAP_SECONDS from the word whose edge ``with_breaths`` names."""
+    tone = [round(8000 * math.sin(i * 0.3)) for i in range(round(0.6 * RATE))]
+    silence = [0] * round(0.8 * RATE)
+    samples = array("h", tone + silence + tone + [0] * round(0.2 * RATE))
+    words = [Timed("a", 0.0, 0.6), Timed("b", 1.4, 2.0)]
+    breathed, beside = with_breaths(Speech(samples, words), 15, seed=seed)
+    heard = [i / RATE for i, x in enumerate(breathed.samples) if x != samples[i]]
+    assert beside in ([1], [2])
+    gap = heard[0] - 0.6 if beside == [1] else 1.4 - heard[-1]
+    assert min(BREATH_GAP_SECONDS) - 0.001 <= gap <= max(BREATH_GAP_SECONDS) + 0.001
+    assert heard[0] > 0.6 and heard[-1] < 1.4

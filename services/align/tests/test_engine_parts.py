@@ -319,6 +319,56 @@ def test_a_vowel_ends_where_its_breath_tail_begins(last: str, edge: float, cut: 
     assert second.start == pytest.approx(0.43 if cut else edge, abs=0.006)
 
 
+def silence(seconds: float, rate: int = 16000) -> array[int]:
+    return array("h", bytes(2 * round(seconds * rate)))
+
+
+def breath(seconds: float, rate: int = 16000) -> array[int]:
+    """Noise about 19 dB below ``tone``: an in-breath, above the edge threshold."""
+    noise = random.Random(1)
+    return array("h", (round(noise.gauss(0, 600)) for _ in range(round(seconds * rate))))
+
+
+@pytest.mark.parametrize("last", ["AH", "N", "S"])
+def test_a_word_ends_before_the_gap_that_cuts_a_breath_off_it(last: str) -> None:
+    """Speech to 0.3 s, 60 ms of silence, an in-breath to 0.56 s: the aligner stretched the
+    word over the gap into the breath (to 0.42 s), and the edge search alone, which ends a
+    word at the last loud frame of its window, found the breath. The word ends at the gap."""
+    rate = 16000
+    samples = tone(0.3) + silence(0.06) + breath(0.2) + silence(0.3) + tone(0.3)
+    first = Segment("a", 0.0, 0.42, [Segment("L", 0.0, 0.15), Segment(last, 0.15, 0.42)])
+    second = Segment("b", 0.86, 1.16, [Segment("AE", 0.86, 1.16)])
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
+    assert first.end == first.phones[-1].end == pytest.approx(0.3, abs=0.006)
+    assert second.start == pytest.approx(0.86, abs=0.005)
+
+
+def test_a_word_starts_after_the_gap_that_cuts_a_breath_off_it() -> None:
+    """An in-breath 0.6-0.8 s, 60 ms of silence, speech from 0.86 s: the aligner began the
+    word in the breath (0.65 s), over its first two phones; it starts at the speech, its first
+    phone squeezed to the shortest phone."""
+    rate = 16000
+    samples = tone(0.3) + silence(0.3) + breath(0.2) + silence(0.06) + tone(0.3)
+    first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
+    phones = [Segment("HH", 0.65, 0.7), Segment("AE", 0.7, 1.0), Segment("D", 1.0, 1.16)]
+    second = Segment("b", 0.65, 1.16, phones)
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
+    assert second.start == second.phones[0].start == pytest.approx(0.86, abs=0.005)
+    assert second.phones[0].end == second.phones[1].start >= second.start + 0.01 - 1e-9
+    assert first.end == pytest.approx(0.3, abs=0.006)
+
+
+def test_a_word_final_stop_keeps_its_release_after_its_closure() -> None:
+    """A vowel to 0.25 s, a 50 ms closure, a 30 ms release, then a pause: the closure is a gap
+    between two sounds too, but the release is the stop's own; the word ends after it."""
+    rate = 16000
+    samples = tone(0.25) + silence(0.05) + breath(0.03) + silence(0.5) + tone(0.3)
+    first = Segment("a", 0.0, 0.34, [Segment("AE", 0.0, 0.25), Segment("T", 0.25, 0.34)])
+    second = Segment("b", 0.83, 1.13, [Segment("AE", 0.83, 1.13)])
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
+    assert first.end == pytest.approx(0.33, abs=0.006)
+
+
 @pytest.mark.parametrize(
     ("gap", "first_phone", "start"),
     [(0.06, "T", 0.3), (0.06, "AE", 0.36), (0.2, "T", 0.5), (0.02, "CH", 0.3)],
