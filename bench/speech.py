@@ -104,7 +104,7 @@ BREATH_SECONDS = (0.15, 0.3)
 BREATH_GAP_SECONDS = (0.04, 0.12)
 BREATH_BAND = (300.0, 3000.0)
 MIN_BREATH_PAUSE = 0.3
-MIN_GAP = 0.05  # quiet left between a breath and the word on its other side (s)
+MIN_BREATH_CLEARANCE = 0.05  # quiet left between a breath and the word on its other side (s)
 # espeak-ng's default rate, and a slow reader's (longer closures and vowels).
 WORDS_PER_MINUTE = 175
 SLOW_WORDS_PER_MINUTE = 130
@@ -499,7 +499,8 @@ def with_breaths(speech: Speech, below_db: float, seed: int = 0) -> tuple[Speech
     beside: list[int] = []
     for number, (before, after) in enumerate(itertools.pairwise(speech.words)):
         gap = rng.uniform(*BREATH_GAP_SECONDS)
-        seconds = min(rng.uniform(*BREATH_SECONDS), after.start - before.end - gap - MIN_GAP)
+        room = after.start - before.end - gap - MIN_BREATH_CLEARANCE
+        seconds = min(rng.uniform(*BREATH_SECONDS), room)
         if after.start - before.end < MIN_BREATH_PAUSE or seconds < min(BREATH_SECONDS) / 2:
             continue
         follows = rng.random() < 0.5
