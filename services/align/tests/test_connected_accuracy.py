@@ -190,7 +190,9 @@ def test_two_speakers_in_textgrid_tiers(material: Materials, tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("step", "condition", "gain"),
     [
-        ("speaker_adaptation", "clean_en", 0.04),  # 94.1 % against 89.5 %
+        # 94.1 % against 90.1 % (89.5 before the step for breaths in pauses, engines/refine.py,
+        # mended an edge of the unadapted alignment).
+        ("speaker_adaptation", "clean_en", 0.03),
         # A wash at 20 dB SNR: 88.2 % with it, 89.5 % without (2 edges of 152; without it was
         # no better before the vowel-onset lead, engines/refine.py, moved some junctions).
         ("speaker_adaptation", "noise_20db", -0.015),
