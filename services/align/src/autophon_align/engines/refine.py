@@ -40,17 +40,16 @@ after the last such gap before its first inner obstruent, a word before a pause 
 first such gap after its last inner obstruent (a word-final stop keeps its release, its closure
 being such a gap, and a word after one is left alone: the stop's release may lie past its
 aligned end), and a first phone that took in a pause with a breath in it gives back all of it
-up to the last gap. Without this the aligner stretched words over in-breaths (espeak-ng's
-en+f2 ends "dinner," in a breath 50 ms after its last vowel) and the edge search, which takes
-the first and last loud frames of its window, stopped in them. Measured with in-breaths 15 dB
-below the speech in the pauses of the three sentence sets (bench/speech.py ``with_breaths``:
-noise of 300-3000 Hz, 0.15-0.3 s, 40-120 ms from the word beside it; espeak-ng's en-us, en and
-en-us+f3 and Festival's slt): word edges beside a breath within 20 ms 52.5 -> 72.5 %, all edges
-87.8 -> 89.2 %; espeak-ng en-us's sentence-initial "The" and "Then", begun in the breath
-225-349 ms early, now within 20 ms (its largest errors 37-61 ms); 20 dB below, another seed:
-70 -> 77.5 %. Festival's slt still begins such a word 0.5-0.7 s early in some of these.
-Without breaths the clean conditions of the three sets moved one edge into 20 ms and two out
-of it (those two through the speaker adaptation's statistics).
+up to the last gap. Without this the aligner stretched words over in-breaths and the edge
+search, which takes the first and last loud frames of its window, stopped in them. Measured
+with in-breaths 15 dB below the speech in the pauses of the three sentence sets
+(bench/speech.py ``with_breaths``: noise of 300-3000 Hz, 0.15-0.3 s, 40-120 ms from the word
+beside it; espeak-ng's en-us, en and en-us+f3 and Festival's slt): word edges beside a breath
+within 20 ms 52.5 -> 72.5 %, all edges 87.8 -> 89.2 %; espeak-ng en-us's sentence-initial "The"
+and "Then", begun in the breath 225-349 ms early, now within 20 ms (its largest errors 37-61
+ms); 20 dB below, another seed: 70 -> 77.5 %. Festival's slt still begins such a word 0.5-0.7 s
+early in some of these. Without breaths the clean conditions of the three sets moved one edge
+into 20 ms and two out of it (those two through the speaker adaptation's statistics).
 
 Two stops between words may each be released ("bought twelve", "ripe peaches", "at
 Pembroke"): a closure, the first stop's burst, a second closure, the second burst. The aligner
