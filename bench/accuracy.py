@@ -4,8 +4,9 @@ The material (bench/speech.py, bench/festival.py) is synthetic speech with the s
 own word and phone times: six connected sentences with names and words missing from CMUdict,
 in three espeak-ng voices and Festival's diphone (kal) and HTS (slt) voices; two speakers
 taking turns in a TextGrid (one tier each); and the first espeak-ng voice and the HTS voice
-with white noise at 20 and 10 dB SNR and under other voices (``noise_babble_10db``: four
-espeak-ng voices reading the held-out sentences, 10 dB below the speaker); then the same
+with white noise at 20 and 10 dB SNR, under other voices (``noise_babble_10db``: four
+espeak-ng voices reading the held-out sentences, 10 dB below the speaker) and with in-breaths
+in their pauses (``breaths_15db``: bench/speech.py ``with_breaths``); then the same
 voices and 10 dB conditions of white noise on six held-out sentences (``heldout_``) and on
 six check sentences (``check_``), there also in four more
 espeak-ng voices that no step was tuned on (bench/speech.py UNSEEN_VOICES) and read slowly
@@ -59,6 +60,7 @@ from bench.speech import (
     connected,
     mbrola_available,
     with_babble,
+    with_breaths,
     with_noise,
     write_wav,
 )
@@ -76,6 +78,8 @@ PLAIN_ASSETS = {
 THRESHOLDS_MS = (10, 20, 50)
 # Other voices as noise (babble), in the tuned sentences' conditions only: four talkers (dB SNR).
 BABBLE_DB = 10
+# In-breaths in the pauses, in the tuned sentences' conditions only (dB below the speech).
+BREATH_DB = 15
 # Conditions of the sentences no step or setting was tuned on (bench/speech.py HELD_OUT), and
 # of those made to check one step after it was chosen (CHECK).
 HELD_OUT_PREFIX = "heldout_"
@@ -157,6 +161,7 @@ def materials(wanted: Collection[str] | None = None) -> list[Material]:
                 builders[f"{prefix}noise_{db}db{suffix}"] = partial(_noisy, clean, db)
             if not prefix:
                 builders[f"noise_babble_{BABBLE_DB}db{suffix}"] = partial(_babbled, clean)
+                builders[f"breaths_{BREATH_DB}db{suffix}"] = partial(_breathed, clean)
         names += [n for n in builders if n not in names] + ([] if prefix else ["two_speakers"])
     chosen = [n for n in names if wanted is None or n in wanted]
     return [two_speakers() if n == "two_speakers" else Material(n, builders[n]()) for n in chosen]
@@ -168,6 +173,10 @@ def _noisy(clean: Callable[[], Speech], snr_db: int) -> Speech:
 
 def _babbled(clean: Callable[[], Speech]) -> Speech:
     return with_babble(clean(), BABBLE_DB, _talkers(), seed=BABBLE_DB)
+
+
+def _breathed(clean: Callable[[], Speech]) -> Speech:
+    return with_breaths(clean(), BREATH_DB, seed=1)[0]
 
 
 @cache
