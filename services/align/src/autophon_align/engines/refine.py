@@ -425,7 +425,8 @@ def _gaps_between_sounds(
     gaps = []
     for start, end in _quiet_runs(frames, threshold, SEPARATING_GAP):
         i, j = (round((time - frames[0][0]) / HOP) for time in (start, end))
-        if i >= SUSTAIN and all(loud[i - SUSTAIN : i]) and all(loud[j : j + SUSTAIN]):
+        after = loud[j : j + SUSTAIN]
+        if i >= SUSTAIN and all(loud[i - SUSTAIN : i]) and len(after) == SUSTAIN and all(after):
             gaps.append((frames[i - 1][0] + FRAME, end))
     return gaps
 
