@@ -206,6 +206,17 @@ def tone(seconds: float, rate: int = 16000) -> array[int]:
     return array("h", (int(8000 * math.sin(i * 0.3)) for i in range(int(seconds * rate))))
 
 
+def silence(seconds: float, rate: int = 16000) -> array[int]:
+    return array("h", bytes(2 * round(seconds * rate)))
+
+
+def breath(seconds: float, sigma: float = 600, seed: int = 1, rate: int = 16000) -> array[int]:
+    """Gaussian noise; at the default ``sigma`` about 19 dB below ``tone``: an in-breath,
+    above the threshold that finds word edges."""
+    noise = random.Random(seed)
+    return array("h", (round(noise.gauss(0, sigma)) for _ in range(round(seconds * rate))))
+
+
 def test_task_dictionary_drops_aspirated_wh_alternates(tmp_path: Path) -> None:
     lexicon = Lexicon(
         {
@@ -240,7 +251,7 @@ def test_in_noise_only_a_vowel_ends_on_the_speech_before_a_pause() -> None:
     0.25 s to where its sound stops (0.3 s); the other edges stay as aligned."""
     rate = 16000
     noise = random.Random(0)
-    samples = tone(0.3) + array("h", bytes(2 * round(0.3 * rate))) + tone(0.3)
+    samples = tone(0.3) + silence(0.3) + tone(0.3)
     samples = array("h", (x // 10 + round(noise.gauss(0, 80)) for x in samples))
     first = Segment("a", 0.0, 0.25, [Segment("AH", 0.0, 0.25)])
     second = Segment("is", 0.55, 0.85, [Segment("IH", 0.55, 0.7), Segment("Z", 0.7, 0.85)])
@@ -279,7 +290,7 @@ def test_a_vowel_or_nasal_gives_back_a_shorter_pause(phone: str, given_back: boo
     """80 ms of silence inside a vowel or a nasal is a pause it took in; inside a stop it may
     be the stop's closure (a pause needs 120 ms there)."""
     rate = 16000
-    samples = tone(0.3) + array("h", bytes(2 * round(0.08 * rate))) + tone(0.3)
+    samples = tone(0.3) + silence(0.08) + tone(0.3)
     first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
     second = Segment("b", 0.3, 0.68, [Segment(phone, 0.3, 0.5), Segment("D", 0.5, 0.68)])
     refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
@@ -290,7 +301,7 @@ def test_an_edge_phone_quiet_to_its_end_gives_back_all_but_the_shortest_phone() 
     """The aligner gave "the" 0.2 s of the pause before it and its DH started (too weak to
     show) in the phone's last frame: the word now starts there, the DH MIN_PHONE long."""
     rate = 16000
-    samples = tone(0.3) + array("h", bytes(2 * round(0.3 * rate))) + tone(0.3)
+    samples = tone(0.3) + silence(0.3) + tone(0.3)
     first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
     second = Segment("the", 0.4, 0.9, [Segment("DH", 0.4, 0.6), Segment("AH", 0.6, 0.9)])
     refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
@@ -307,26 +318,13 @@ def test_a_vowel_ends_where_its_breath_tail_begins(last: str, edge: float, cut: 
     between the words lies 5 ms into the second word's speech (0.435 s). Behind a fricative
     such a fall may be the fricative's own tail: left as it was."""
     rate = 16000
-    noise = random.Random(0)
-    breath = array("h", (round(noise.gauss(0, 430)) for _ in range(round(0.1 * rate))))
-    silence = array("h", bytes(2 * round(0.03 * rate)))
-    samples = tone(0.3) + breath + silence + tone(0.3)
+    samples = tone(0.3) + breath(0.1, sigma=430, seed=0) + silence(0.03) + tone(0.3)
     # The aligner gave the breath to the first word (and the silence after it to the second).
     first = Segment("a", 0.0, edge, [Segment("L", 0.0, 0.15), Segment(last, 0.15, edge)])
     second = Segment("b", edge, 0.73, [Segment("AE", edge, 0.6), Segment("D", 0.6, 0.73)])
     refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
     assert first.end == first.phones[-1].end == pytest.approx(0.3 if cut else 0.4, abs=0.005)
     assert second.start == pytest.approx(0.43 if cut else edge, abs=0.006)
-
-
-def silence(seconds: float, rate: int = 16000) -> array[int]:
-    return array("h", bytes(2 * round(seconds * rate)))
-
-
-def breath(seconds: float, rate: int = 16000) -> array[int]:
-    """Noise about 19 dB below ``tone``: an in-breath, above the edge threshold."""
-    noise = random.Random(1)
-    return array("h", (round(noise.gauss(0, 600)) for _ in range(round(seconds * rate))))
 
 
 @pytest.mark.parametrize("last", ["AH", "N", "S"])
@@ -380,7 +378,7 @@ def test_a_short_silence_before_a_stop_is_its_closure(
     than MAX_CLOSURE is the stop's closure, so the second word starts where the first ends.
     Before a vowel, or after a longer silence, the word starts where its sound does."""
     rate = 16000
-    samples = tone(0.3) + array("h", bytes(2 * round(gap * rate))) + tone(0.3)
+    samples = tone(0.3) + silence(gap) + tone(0.3)
     first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
     edge = 0.3 + gap
     second = Segment("b", edge, edge + 0.3, [Segment(first_phone, edge, edge + 0.3)])
@@ -399,7 +397,7 @@ def test_a_stop_after_a_released_stop_starts_at_its_own_closure(
     does. A release shorter than MIN_RELEASE is no release; with none (one closure, 80 ms)
     nothing moves."""
     rate = 16000
-    closure = array("h", bytes(2 * round(0.04 * rate)))
+    closure = silence(0.04)
     burst = tone(release) if release else array("h")
     samples = tone(0.3) + closure + burst + closure + tone(0.3)
     burst_end = 0.41 + release  # the second T's burst: 30 ms of the rest
@@ -419,7 +417,7 @@ def test_a_stop_first_in_a_stretch_takes_in_a_closure_only_after_a_word(
     """The silence before a recording's first word is no closure; before the first word of a
     stretch aligned again after a word (``word_before`` ends at 0 s) it is."""
     rate = 16000
-    samples = array("h", bytes(2 * round(0.05 * rate))) + tone(0.3)
+    samples = silence(0.05) + tone(0.3)
     word = Segment("to", 0.05, 0.35, [Segment("T", 0.05, 0.15), Segment("UW", 0.15, 0.35)])
     refine_words([word], samples, rate, levels_of([word], samples, rate), word_before)
     assert word.start == pytest.approx(start, abs=0.005)
