@@ -294,11 +294,12 @@ def refine_words(
             frames = energy.frames(lo, hi)
             offset = _offset(frames, threshold)
             tail = _breath_tail(last, frames)
+            other = _end_before_other_sound(word, energy, next_start, threshold)
             if tail is not None:
                 tail_ends[i] = max(tail_ends[i], hi if offset is None else offset)
                 offset = tail
-            else:
-                offset = _end_before_other_sound(word, energy, next_start, threshold) or offset
+            elif other is not None:
+                offset = other
             if offset is not None:
                 _end_at(word, offset)
     _split_released_stops(words, energy, threshold)
