@@ -410,6 +410,24 @@ def test_a_stop_after_a_released_stop_starts_at_its_own_closure(
     assert words[1].start == words[1].phones[0].start == words[0].end
 
 
+@pytest.mark.parametrize("first_phone", ["T", "B", "CH"])
+def test_a_stop_after_a_pause_starts_at_a_burst_late_in_its_aligned_phone(
+    first_phone: str,
+) -> None:
+    """A pause, then a stop's burst at 0.803 s: the aligner put the stop at 0.75-0.81 s, the
+    burst 7 ms before the stop's end. The word starts at the burst, though the loud frames
+    that confirm it lie past the last place its start may move to (the phone's end less
+    MIN_PHONE): espeak-ng's "Doctor", "Bright", "Before" after a pause began 33-51 ms early."""
+    rate = 16000
+    samples = tone(0.3) + silence(0.503) + tone(0.3)
+    first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
+    phones = [Segment(first_phone, 0.75, 0.81), Segment("AE", 0.81, 1.1)]
+    second = Segment("b", 0.75, 1.1, phones)
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
+    assert second.start == second.phones[0].start == pytest.approx(0.803, abs=0.005)
+    assert second.phones[0].end - second.start >= 0.01 - 1e-9
+
+
 @pytest.mark.parametrize(("word_before", "start"), [(None, 0.05), (0.0, 0.0)])
 def test_a_stop_first_in_a_stretch_takes_in_a_closure_only_after_a_word(
     word_before: float | None, start: float

@@ -283,7 +283,9 @@ def refine_words(
             onset = None if released else _start_after_other_sound(word, energy, lo, threshold)
             if onset is None:
                 hi = min(word.start + WINDOW, first.end - MIN_PHONE)
-                onset = _onset(energy.frames(lo, hi), threshold)
+                # A stop's burst just before hi is confirmed by loud frames past it.
+                reach = SUSTAIN * HOP if first.label in STOPS_AND_AFFRICATES else 0.0
+                onset = _onset(energy.frames(lo, hi + reach), threshold)
             if onset is not None:
                 _start_at(word, onset)
         closure = before is not None and 0 < word.start - before < MAX_CLOSURE
