@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from autophon_align.engines import UnknownEngineError, engine_class
+from autophon_align.engines import UnknownEngineError, arpabet, engine_class
 from autophon_align.engines.arpabet import ipa_to_arpabet
 from autophon_align.engines.base import (
     EngineFailed,
@@ -114,6 +114,23 @@ def test_missing_tool_is_unavailable(tmp_path: Path) -> None:
 )
 def test_ipa_to_arpabet(ipa: str, arpabet: str) -> None:
     assert " ".join(ipa_to_arpabet(ipa)) == arpabet
+
+
+def test_each_arpabet_phone_is_an_obstruent_or_a_sonorant_of_one_manner() -> None:
+    """The refinement's rules go by these classes: a phone left out of them would never be
+    refined, one in two would be refined by contradicting rules."""
+    manners = [
+        arpabet.VOWELS,
+        arpabet.STOPS,
+        arpabet.AFFRICATES,
+        arpabet.FRICATIVES,
+        arpabet.NASALS,
+        arpabet.LIQUIDS,
+        arpabet.GLIDES,
+    ]
+    assert sorted(p for manner in manners for p in manner) == sorted(arpabet.PHONES)
+    assert arpabet.OBSTRUENTS | arpabet.SONORANTS == arpabet.PHONES
+    assert not arpabet.OBSTRUENTS & arpabet.SONORANTS
 
 
 def test_espeak_pronunciations(tmp_path: Path) -> None:

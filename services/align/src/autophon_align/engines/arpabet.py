@@ -22,7 +22,16 @@ CONSONANTS = frozenset(
     ]
 )
 PHONES = VOWELS | CONSONANTS
+# Classes of consonants (manner of articulation).
 STOPS = frozenset(["B", "D", "G", "K", "P", "T"])
+AFFRICATES = frozenset(["CH", "JH"])
+FRICATIVES = frozenset(["F", "V", "TH", "DH", "S", "Z", "SH", "ZH", "HH"])
+NASALS = frozenset(["M", "N", "NG"])
+LIQUIDS = frozenset(["L", "R"])
+GLIDES = frozenset(["W", "Y"])
+STOPS_AND_AFFRICATES = STOPS | AFFRICATES
+OBSTRUENTS = STOPS_AND_AFFRICATES | FRICATIVES
+SONORANTS = VOWELS | NASALS | LIQUIDS | GLIDES
 
 _STRESS_RE = re.compile(r"^([A-Z]+)([012])$")
 

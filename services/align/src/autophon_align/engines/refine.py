@@ -144,7 +144,15 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from autophon_align.engines.arpabet import STOPS, VOWELS
+from autophon_align.engines.arpabet import (
+    GLIDES,
+    LIQUIDS,
+    NASALS,
+    OBSTRUENTS,
+    SONORANTS,
+    STOPS_AND_AFFRICATES,
+    VOWELS,
+)
 
 FRAME = 0.005  # analysis window (s)
 HOP = 0.001  # step of the edge search (s)
@@ -190,15 +198,9 @@ MIN_RELEASE = 0.02
 SEPARATING_GAP = 0.03
 # How much later an approximant starts after a consonant (s; see above).
 APPROXIMANT_ONSET_LAG = 0.015
-NASALS = frozenset(["M", "N", "NG"])
-LIQUIDS = frozenset(["L", "R"])
-GLIDES = frozenset(["W", "Y"])
-STOPS_AND_AFFRICATES = STOPS | {"CH", "JH"}
-OBSTRUENTS = STOPS_AND_AFFRICATES | {"F", "V", "TH", "DH", "S", "Z", "SH", "ZH", "HH"}
 # Two obstruents aligned longer than this together (s) took in a pause between sentences the
 # aligner left out; the synthesisers' pairs last 0.1-0.2 s.
 LONGEST_OBSTRUENT_PAIR = 0.25
-SONORANTS = VOWELS | NASALS | LIQUIDS | GLIDES
 WITHOUT_CLOSURE = VOWELS | NASALS  # phones a pause inside cannot be a silent closure of
 
 
