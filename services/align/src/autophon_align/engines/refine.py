@@ -292,7 +292,7 @@ def refine_words(
                 _start_at(word, onset)
         closure = before is not None and 0 < word.start - before < MAX_CLOSURE
         if closure and first.label in STOPS_AND_AFFRICATES:
-            word.start = first.start = previous_end
+            _start_at(word, previous_end)
         if next_start - word.end >= MIN_GAP:
             lo, hi = _end_window(word, next_start)
             frames = energy.frames(lo, hi)
@@ -353,7 +353,7 @@ def _end_vowels_at_pauses(
         if word.phones[-1].label in VOWELS and next_start - word.end >= MIN_GAP:
             offset = _offset(energy.frames(*_end_window(word, next_start)), threshold)
             if offset is not None:
-                word.end = word.phones[-1].end = offset
+                _end_at(word, offset)
 
 
 def _split_obstruent_junctions(words: Sequence[Segment]) -> None:
@@ -495,18 +495,18 @@ def _give_back_pauses(word: Segment, energy: Energy, threshold: float) -> float:
     if onset is None and _all_quiet(frames, threshold):
         onset = first.end - MIN_PHONE
     if onset is not None and onset - start >= _least_pause(first):
-        word.start = first.start = onset
+        _start_at(word, onset)
     end = word.end
     frames = _quiet_from(energy.frames(last.start + MIN_PHONE, word.end)[::-1], threshold)[::-1]
     tail = _breath_tail(last, frames)
     if tail is not None and end - tail >= _least_pause(last):
-        word.end = last.end = tail
+        _end_at(word, tail)
         return end
     offset = _offset(frames, threshold)
     if offset is None and _all_quiet(frames, threshold):
         offset = last.start + MIN_PHONE
     if offset is not None and frames[-1][0] + HOP - offset >= _least_pause(last):
-        word.end = last.end = offset
+        _end_at(word, offset)
     return word.end
 
 
