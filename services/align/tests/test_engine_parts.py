@@ -445,6 +445,27 @@ def test_a_stop_after_a_pause_starts_at_a_burst_late_in_its_aligned_phone(
     assert second.phones[0].end - second.start >= 0.01 - 1e-9
 
 
+@pytest.mark.parametrize(("first_phone", "start", "end"), [("AE", 0.37, 0.3), ("T", 0.325, 0.325)])
+def test_a_vowel_joined_to_a_word_gives_back_a_pause_the_two_split(
+    first_phone: str, start: float, end: float
+) -> None:
+    """A word to 0.3 s, a 70 ms pause, the next word from 0.37 s: the aligner left the pause
+    out and split it between the two, 25 ms to the first word's final T and 45 ms to the next
+    word's vowel, less than a vowel gives back alone (MIN_SONORANT_PAUSE). Counted together it
+    is a pause: the vowel starts at its sound, and the word before ends at its own. Before a
+    stop the silence is its closure and nothing moves (espeak-ng's en-us+f3 "omelette, and"
+    began 52 ms early)."""
+    rate = 16000
+    samples = tone(0.3) + silence(0.07) + tone(0.3)
+    words = [
+        word_of(("AH", 0.0, 0.2), ("T", 0.2, 0.325)),
+        word_of((first_phone, 0.325, 0.45), ("N", 0.45, 0.67)),
+    ]
+    refine_words(words, samples, rate, levels_of(words, samples, rate))
+    assert words[1].start == words[1].phones[0].start == pytest.approx(start, abs=0.005)
+    assert words[0].end == words[0].phones[-1].end == pytest.approx(end, abs=0.006)
+
+
 @pytest.mark.parametrize(("word_before", "start"), [(None, 0.05), (0.0, 0.0)])
 def test_a_stop_first_in_a_stretch_takes_in_a_closure_only_after_a_word(
     word_before: float | None, start: float
