@@ -502,7 +502,7 @@ def _quiet_before(words: list[Segment], i: int, energy: Energy, threshold: float
 
 
 def _give_back_pauses(
-    word: Segment, energy: Energy, threshold: float, quiet_before: float = 0.0
+    word: Segment, energy: Energy, threshold: float, quiet_before: float
 ) -> float:
     """Give the pauses ``word``'s edge phones took in back, counting ``quiet_before`` s of a
     pause at its start that the word before took in part of; returns where its end stood
