@@ -29,7 +29,6 @@ aligned word (espeak-ng's and CMUdict's phone sets differ, so phones are not pai
 from __future__ import annotations
 
 import zipfile
-from array import array
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -50,7 +49,6 @@ from bench.speech import (
     CHECK,
     HELD_OUT,
     MBROLA_VOICES,
-    RATE,
     SENTENCES,
     SLOW_WORDS_PER_MINUTE,
     UNSEEN_VOICES,
@@ -189,7 +187,7 @@ def _talkers() -> tuple[Speech, ...]:
 
 def two_speakers(voices: tuple[str, str] = ("en-us", "en-us+f3")) -> Material:
     """The sentences in turns, speaker A (first voice) and B (second voice) alternating."""
-    speech = Speech(array("h", bytes(2 * round(0.3 * RATE))), [])  # lead silence
+    speech = Speech.silence(0.3)  # lead silence
     turns: dict[str, list[tuple[float, float, list[Timed]]]] = {"A": [], "B": []}
     for number, sentence in enumerate(SENTENCES):
         speaker = "AB"[number % 2]

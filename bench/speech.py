@@ -138,13 +138,18 @@ class Speech:
     samples: array[int]
     words: list[Timed]
 
+    @classmethod
+    def silence(cls, seconds: float) -> Speech:
+        """``seconds`` of digital silence, no words."""
+        return cls(array("h", bytes(2 * round(seconds * RATE))), [])
+
     @property
     def seconds(self) -> float:
         return len(self.samples) / RATE
 
     def extend(self, other: Speech, pause: float = 0.0) -> None:
         """Append ``pause`` seconds of silence and then ``other``."""
-        self.samples.extend(array("h", bytes(2 * round(pause * RATE))))
+        self.samples.extend(Speech.silence(pause).samples)
         offset = self.seconds
         self.samples.extend(other.samples)
         self.words.extend(_shift(w, offset) for w in other.words)
@@ -453,7 +458,7 @@ def connected(
     """The sentences one after another (one voice), ``pause`` s apart, ``lead`` s of silence
     before the first and after the last; ``words_per_minute`` for espeak-ng's voices (Festival's
     speak at their own rate)."""
-    speech = Speech(array("h", bytes(2 * round(lead * RATE))), [])
+    speech = Speech.silence(lead)
     for number, sentence in enumerate(spoken(sentences, voice, words_per_minute)):
         speech.extend(sentence, pause if number else 0.0)
     speech.extend(Speech(array("h"), []), lead)
@@ -571,7 +576,7 @@ def long_speech(seconds: float, seed: int = 0, voice: str = "en-us") -> Speech:
     """At least ``seconds`` of one voice reading the sentences in a shuffled order, again and
     again (one continuous recording, as a read-aloud book)."""
     rng = random.Random(seed)
-    speech = Speech(array("h", bytes(2 * round(0.3 * RATE))), [])
+    speech = Speech.silence(0.3)
     made: dict[str, Speech] = {}
     while speech.seconds < seconds:
         order = list(SENTENCES)
