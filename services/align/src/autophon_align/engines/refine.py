@@ -304,12 +304,12 @@ def refine_words(
             frames = energy.frames(lo, hi)
             offset = _offset(frames, threshold)
             tail = _breath_tail(last, frames)
-            other = _end_before_other_sound(word, energy, next_start, threshold)
             if tail is not None:
                 tail_ends[i] = max(tail_ends[i], hi if offset is None else offset)
                 offset = tail
-            elif other is not None:
-                offset = other
+            elif last.label not in STOPS_AND_AFFRICATES:  # a final stop's closure looks like one
+                other = _end_before_other_sound(word, energy, next_start, threshold)
+                offset = offset if other is None else other
             if offset is not None:
                 _end_at(word, offset)
     _split_released_stops(words, energy, threshold)
@@ -415,10 +415,7 @@ def _end_before_other_sound(
 ) -> float | None:
     """Where ``word`` ends when a sound of the pause after it (a breath, a click) follows it
     within WINDOW, a quiet gap after it: before the first such gap after its last inner
-    obstruent (None when there is none, or when it ends in a stop, whose closure is such a
-    gap)."""
-    if word.phones[-1].label in STOPS_AND_AFFRICATES:
-        return None
+    obstruent (None when there is none)."""
     inner = [p.end for p in word.phones[:-1] if p.label in OBSTRUENTS]
     lo = (inner[-1] if inner else word.start) + MIN_PHONE
     hi = min(word.end + WINDOW, next_start - FRAME)
