@@ -507,6 +507,35 @@ def test_in_noise_two_obstruents_between_words_split_at_their_middle(
     assert words[1].start == words[1].phones[0].start == words[0].end
 
 
+@pytest.mark.parametrize(
+    ("last", "t_start", "next_start", "noisy", "end"),
+    [
+        ("T", 0.27, 0.6, True, 0.34),  # T 30 ms before a pause: 40 ms later
+        ("CH", 0.25, 0.6, True, 0.34),  # an affricate too
+        ("T", 0.27, 0.35, True, 0.32),  # the pause keeps MIN_GAP
+        ("T", 0.2, 0.6, True, 0.3),  # T 100 ms: left
+        ("S", 0.27, 0.6, True, 0.3),  # a fricative: left
+        ("T", 0.27, 0.32, True, 0.3),  # no pause after it: left
+        ("T", 0.27, 0.6, False, 0.3),  # clean: left (the refinement places it)
+    ],
+)
+def test_in_noise_a_short_final_stop_before_a_pause_ends_later(
+    last: str, t_start: float, next_start: float, noisy: bool, end: float
+) -> None:
+    """ "report." at 10 dB SNR: the closure and the release, filled with noise, sound like the
+    pause, and the aligner gave the T its shortest duration (three 10 ms states)."""
+    rate = 16000
+    samples = tone(0.3) + silence(0.3) + tone(0.3)
+    words = [
+        word_of(("AO", 0.0, t_start), (last, t_start, 0.3)),
+        word_of(("AH", next_start, 0.9)),
+    ]
+    loud = levels_of(words, samples, rate).speech
+    levels = Levels(loud - (MIN_SNR_DB - 10 if noisy else MIN_SNR_DB + 10), loud)
+    refine_words(words, samples, rate, levels)
+    assert words[0].end == words[0].phones[-1].end == pytest.approx(end, abs=0.006)
+
+
 def word_of(*phones: tuple[str, float, float]) -> Segment:
     """A word of ``phones`` (label, start, end)."""
     return Segment("w", phones[0][1], phones[-1][2], [Segment(*p) for p in phones])
