@@ -125,8 +125,8 @@ Likewise a word-final stop or affricate before a pause: in noise its closure and
 sound like the pause, and the aligner gave it little more than its shortest duration and ended
 the word 40-115 ms early on both synthesisers' voices ("report.", "night.", "Ingrid",
 "Pembroke."; median 51 ms early on espeak-ng's, 55 on Festival's; clean, where the
-refinement finds the release, 4 ms late and 23 early). So in noise ``_extend_final_stops`` ends such a word
-``FINAL_STOP_EXTENSION`` later where the aligner gave the stop no more than
+refinement finds the release, 4 ms late and 23 early). So in noise ``_extend_final_stops``
+ends such a word ``FINAL_STOP_EXTENSION`` later where the aligner gave the stop no more than
 ``SHORT_FINAL_STOP``. Measured at 10 dB SNR in white noise (the three sentence sets; espeak-ng
 en-us and Festival slt with three noise seeds, espeak-ng en, en-us+f3, RP and en-us+m3 and
 Festival kal and ked with one): word edges within 20 ms 79.5 -> 79.9 % (+15 of 4904; 17 of
