@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from autophon_align.engines.arpabet import VOWELS
+from autophon_align.engines.arpabet import STOPS_AND_AFFRICATES, VOWELS
 from bench import festival
 from bench.accuracy import PLAIN_ASSETS, Material, Scores, align, materials
 from bench.speech import (
@@ -57,7 +57,7 @@ def material() -> Materials:
 # Festival's vowels and sonorant consonants (its phone set is ARPAbet's in lower case, with ax).
 FESTIVAL_VOWELS = {vowel.lower() for vowel in VOWELS} | {"ax"}
 FESTIVAL_SONORANTS = FESTIVAL_VOWELS | {"l", "m", "n", "ng", "r", "w", "y"}
-FESTIVAL_STOPS = {"p", "t", "k", "b", "d", "g", "ch", "jh"}  # and affricates
+FESTIVAL_STOPS = {stop.lower() for stop in STOPS_AND_AFFRICATES}  # and affricates
 
 # The first letters of espeak-ng's English vowels ("3" is its schwa of "dinner", "V" of "but")
 # and stops (its affricates, tS and dZ, start with theirs).
