@@ -158,7 +158,7 @@ from __future__ import annotations
 import itertools
 import math
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from autophon_align.engines.arpabet import (
@@ -373,9 +373,8 @@ def _end_vowels_at_pauses(
 ) -> None:
     """In noise, end each word whose last phone is a vowel and that a pause follows where
     its level falls below ``threshold`` (see above)."""
-    for i, word in enumerate(words):
-        next_start = words[i + 1].start if i + 1 < len(words) else duration
-        if word.phones[-1].label in VOWELS and next_start - word.end >= MIN_GAP:
+    for word, next_start in _before_pauses(words, duration):
+        if word.phones[-1].label in VOWELS:
             offset = _offset(energy.frames(*_end_window(word, next_start)), threshold)
             if offset is not None:
                 _end_at(word, offset)
@@ -385,12 +384,19 @@ def _extend_final_stops(words: list[Segment], duration: float) -> None:
     """In noise, end each word whose last phone is a stop or affricate aligned no longer than
     SHORT_FINAL_STOP, and that a pause follows, FINAL_STOP_EXTENSION later, leaving at least
     MIN_GAP of the pause (see above)."""
+    for word, next_start in _before_pauses(words, duration):
+        last = word.phones[-1]
+        if last.label in STOPS_AND_AFFRICATES and last.end - last.start <= SHORT_FINAL_STOP:
+            _end_at(word, min(word.end + FINAL_STOP_EXTENSION, next_start - MIN_GAP))
+
+
+def _before_pauses(words: list[Segment], duration: float) -> Iterator[tuple[Segment, float]]:
+    """Each of ``words`` that a pause (at least MIN_GAP) follows, with where the next word
+    starts (``duration`` after the last word)."""
     for i, word in enumerate(words):
         next_start = words[i + 1].start if i + 1 < len(words) else duration
-        last = word.phones[-1]
-        short = last.end - last.start <= SHORT_FINAL_STOP
-        if last.label in STOPS_AND_AFFRICATES and short and next_start - word.end >= MIN_GAP:
-            _end_at(word, min(word.end + FINAL_STOP_EXTENSION, next_start - MIN_GAP))
+        if next_start - word.end >= MIN_GAP:
+            yield word, next_start
 
 
 def _split_obstruent_junctions(words: Sequence[Segment]) -> None:
