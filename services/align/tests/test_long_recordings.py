@@ -10,21 +10,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_runner_support import InputFile, labelled, make_task, result_textgrids, sample
+from test_runner_support import (
+    InputFile,
+    english,
+    labelled,
+    make_task,
+    result_textgrids,
+    sample,
+)
 
 from autophon_align.engines import pocketsphinx_worker
 from autophon_align.engines.base import EngineFailed, EngineResourceError
 from autophon_align.engines.chunks import Gap, gaps_between, plan_chunks
 from autophon_align.engines.process import run_tool, user_detail
 from autophon_align.runner import run_task
-from autophon_core.config import DEFAULT_LANGUAGES, LanguageConfig
 from autophon_core.taskfiles import ExitCode, RunResult
 from bench.speech import SENTENCES, boundary_errors, connected, with_noise, write_wav
-
-
-def english(**assets: str) -> LanguageConfig:
-    language = next(lang for lang in DEFAULT_LANGUAGES if lang.code == "eng")
-    return language.model_copy(update={"assets": {**language.assets, **assets}})
 
 
 def test_chunks_cut_in_the_longest_pause_of_their_window() -> None:

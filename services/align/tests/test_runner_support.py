@@ -15,6 +15,7 @@ import pytest
 from praatio import textgrid
 
 from autophon_core.config import (
+    DEFAULT_LANGUAGES,
     AlignmentConfig,
     LanguageConfig,
     Settings,
@@ -81,6 +82,12 @@ def make_settings(root: Path, **alignment: float) -> Settings:
 
 def with_language(settings: Settings, language: LanguageConfig) -> Settings:
     return settings.model_copy(update={"languages": [language], "default_language": language.code})
+
+
+def english(**assets: str) -> LanguageConfig:
+    """The default English language with ``assets`` set (engine settings such as chunk sizes)."""
+    language = next(lang for lang in DEFAULT_LANGUAGES if lang.code == "eng")
+    return language.model_copy(update={"assets": {**language.assets, **assets}})
 
 
 def make_task(
