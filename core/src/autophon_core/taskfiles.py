@@ -3,8 +3,8 @@
 - ``input/manifest.json`` (:class:`Manifest`): written by the upload worker, read by the runner.
 - ``result.json`` (:class:`RunResult`): written by the runner (``autophon run-task``), read by
   the controller together with the Job's exit code.
-- ``progress.json`` (:class:`Progress`): rewritten by the runner after each recording, read by
-  the API while the task is processing.
+- ``progress.json`` (:class:`Progress`): rewritten by the runner after each recording (and
+  as the engine reports on one), read by the API while the task is processing.
 """
 
 from __future__ import annotations

@@ -256,3 +256,45 @@ def test_a_sampled_first_pass_is_completed_when_the_speaker_is_not_adapted(
     assert "(a sample of its chunks, for the adaptation)" in out
     assert "speaker A: not adapted (" in out  # too little speech in the sample, and noisy
     assert result == unadapted and len(spans(result)) == len(speech.words)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("case", "noise_db", "settings"),
+    [
+        ("whole, adapted", None, {}),
+        ("whole, not adapted", 10, {"denoise": False}),
+        # A word pass in windows, a first pass over a sample of the chunks, all of them again
+        # (not adapted: too little speech in the sample).
+        (
+            "chunks, sampled",
+            10,
+            {"whole_up_to_seconds": 5, "max_chunk_seconds": 5, "word_window_seconds": 6},
+        ),
+    ],
+)
+def test_the_share_of_the_work_done_grows_to_all_of_it(
+    speech: Speech,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    noise_db: int | None,
+    settings: dict[str, Any],
+) -> None:
+    monkeypatch.setattr(adaptation, "MAX_SECONDS", 5.0)
+    monkeypatch.setattr(pocketsphinx_worker, "PROGRESS_INTERVAL", 0.0)  # write every step
+    shares: list[float] = []
+    advance = pocketsphinx_worker._Progress.advance
+
+    def spy(progress: pocketsphinx_worker._Progress, seconds: float) -> None:
+        advance(progress, seconds)
+        shares.append(progress.done / progress.planned)
+
+    monkeypatch.setattr(pocketsphinx_worker._Progress, "advance", spy)
+    audio = speech if noise_db is None else with_noise(speech, noise_db, seed=10)
+    request = request_for(audio, tmp_path) | settings | {"progress": str(tmp_path / "progress")}
+    pocketsphinx_worker.align_request(request)
+    assert len(shares) >= 2 and shares == sorted(shares)
+    # The work planned is the work done (of a sample of chunks, about: whole chunks are taken).
+    assert shares[-1] == pytest.approx(1.0, abs=0.1 if "sampled" in case else 1e-6)
+    assert float((tmp_path / "progress").read_text()) == pytest.approx(min(1.0, shares[-1]), 1e-3)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from autophon_align.engines import UnknownEngineError, arpabet, engine_class
+from autophon_align.engines import UnknownEngineError, arpabet, engine_class, process
 from autophon_align.engines.arpabet import ipa_to_arpabet
 from autophon_align.engines.base import (
     EngineFailed,
@@ -92,6 +92,30 @@ def test_tool_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert gone(int(pid_file.read_text()))
     assert "killed" in (tmp_path / "tool.log").read_text()
+
+
+def test_on_wait_is_called_while_the_tool_runs_and_until_its_time_is_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(process, "WAIT_POLL_SECONDS", 0.05)
+    calls: list[float] = []
+    started = time.monotonic()
+    run_tool(
+        python("import time; time.sleep(1)"),
+        log_path=tmp_path / "tool.log",
+        timeout=60,
+        on_wait=lambda: calls.append(time.monotonic() - started),
+    )
+    assert len(calls) >= 5 and max(calls) < time.monotonic() - started
+    calls.clear()
+    with pytest.raises(EngineTimeout):
+        run_tool(
+            python("import time; time.sleep(300)"),
+            log_path=tmp_path / "tool.log",
+            timeout=1,
+            on_wait=lambda: calls.append(time.monotonic() - started),
+        )
+    assert len(calls) >= 5
 
 
 def test_missing_tool_is_unavailable(tmp_path: Path) -> None:

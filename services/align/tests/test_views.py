@@ -12,11 +12,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_runner_support import InputFile, labelled, make_task, result_textgrids, sample, speak
+from test_runner_support import (
+    InputFile,
+    english,
+    labelled,
+    make_task,
+    result_textgrids,
+    sample,
+    speak,
+)
 
 from autophon_align import views
+from autophon_align.engines import process
 from autophon_align.runner import run_task
 from autophon_core.taskfiles import ExitCode, Progress, RunResult
+from bench.speech import SENTENCES, connected
+from bench.speech import write_wav as bench_write_wav
 
 RATE = 16000
 
@@ -69,12 +80,14 @@ def test_runner_reports_progress_per_file_and_writes_views(
     assert run_task(task.task_id, task.settings) == ExitCode.OK
 
     durations = [f.duration_s for f in RunResult.load(task.paths).files]
-    assert [(p.files_done, p.files_total) for p in written] == [(0, 2), (1, 2), (2, 2)]
-    assert [p.audio_seconds_done for p in written] == pytest.approx(
-        [0.0, durations[0], sum(durations)], abs=0.002
-    )
+    done = [(p.files_done, p.audio_seconds_done) for p in written]
+    assert done == sorted(done)  # never back
+    # Written as each file begins (then, maybe, as its alignment goes on: the next test).
+    firsts = {files: seconds for files, seconds in reversed(done)}
+    assert firsts == pytest.approx({0: 0.0, 1: durations[0], 2: sum(durations)}, abs=0.002)
+    assert all(p.files_total == 2 for p in written)
     totals = [p.audio_seconds_total for p in written]
-    assert totals == pytest.approx([sum(durations)] * 3, abs=0.002)
+    assert totals == pytest.approx([sum(durations)] * len(written), abs=0.002)
     assert written[0].started_at == written[-1].started_at <= written[-1].updated_at
 
     grids = result_textgrids(task)
@@ -97,6 +110,32 @@ def test_runner_reports_progress_per_file_and_writes_views(
             math.ceil(view["duration_s"] * views.SPECTROGRAM_COLUMNS_PER_SECOND),
         )
         assert view["spectrogram"]["max_frequency"] == RATE / 2
+
+
+def test_progress_moves_on_while_one_long_recording_is_aligned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 28 s read in chunks (a word pass in windows of 12 s, chunks of at most 10 s), adapted.
+    speech = connected(SENTENCES, "en-us")
+    recording = bench_write_wav(speech, tmp_path / "reading.wav")
+    text = " ".join(w.label for w in speech.words)
+    task = make_task(tmp_path / "run", [InputFile(recording, "reading.wav", text)])
+    language = english(max_chunk_seconds="10", whole_up_to_seconds="10", word_window_seconds="12")
+    settings = task.settings.model_copy(update={"languages": [language]})
+    monkeypatch.setattr(process, "WAIT_POLL_SECONDS", 0.05)
+    written: list[float] = []
+    save = Progress.save
+
+    def spy(progress: Progress, paths: object) -> None:
+        save(progress, paths)  # type: ignore[arg-type]
+        written.append(progress.audio_seconds_done)
+
+    monkeypatch.setattr(Progress, "save", spy)
+    assert run_task(task.task_id, settings) == ExitCode.OK
+    total = RunResult.load(task.paths).files[0].duration_s
+    assert written == sorted(written)
+    assert written[-1] == pytest.approx(total, abs=0.002)
+    assert len([s for s in written if 0.1 * total < s < 0.9 * total]) >= 3, written
 
 
 def test_a_second_attempt_starts_its_progress_and_views_afresh(tmp_path: Path) -> None:

@@ -4,12 +4,12 @@ Reads only the task's folder (see autophon_core.storage): ``input/manifest.json`
 recording's ``input/<stem>.wav`` and ``input/<stem>.TextGrid``, and ``input/user.dict`` if
 the user uploaded one. Writes ``output/`` (the TextGrids), ``result.zip`` (TextGrids,
 missing_words.txt, README.txt; renamed into place only when complete), ``engine.log`` (the
-engine's last log lines), ``progress.json`` after each recording (see autophon_align.progress),
-``view/<stem>.json`` per recording (see autophon_align.views) and last ``result.json`` (a
-RunResult), then returns the exit code the controller reads: 0, ExitCode.BAD_INPUT when
-running again cannot help, ExitCode.RESOURCE when the input is beyond the engine's limits
-(too long, or out of memory; not retried either), ExitCode.INTERNAL otherwise. It needs no
-database.
+engine's last log lines), ``progress.json`` after each recording and as the engine reports
+on one (see autophon_align.progress), ``view/<stem>.json`` per recording (see
+autophon_align.views) and last ``result.json`` (a RunResult), then returns the exit code
+the controller reads: 0, ExitCode.BAD_INPUT when running again cannot help,
+ExitCode.RESOURCE when the input is beyond the engine's limits (too long, or out of memory;
+not retried either), ExitCode.INTERNAL otherwise. It needs no database.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from types import FrameType
@@ -45,6 +46,7 @@ from autophon_align.engines.base import (
     EngineTimeout,
     EngineUnavailable,
     Interval,
+    ProgressCallback,
     Utterance,
 )
 from autophon_align.engines.espeak import espeak_pronunciations, espeak_version
@@ -246,7 +248,8 @@ class TaskRun:
         progress = ProgressReport(self.paths, [r.duration for r in recordings])
         aligned = []
         for recording in recordings:
-            aligned.append(self._align(engine, recording, lexicon, deadline, limit))
+            share_done = partial(progress.partly, recording.duration)
+            aligned.append(self._align(engine, recording, lexicon, deadline, limit, share_done))
             progress.done(recording.duration)
         self._package(manifest, language, engine, recordings, aligned, lexicon)
         self._write_views(recordings)
@@ -410,6 +413,7 @@ class TaskRun:
         lexicon: TaskLexicon,
         deadline: Deadline,
         limit: float,
+        progress: ProgressCallback,
     ) -> list[AlignedWord]:
         if not recording.utterances:
             self.warnings.append(f"{recording.file.name}: the transcript has no words.")
@@ -426,6 +430,7 @@ class TaskRun:
                 lexicon.lexicon(),
                 work_dir,
                 deadline.remaining(),
+                progress,
             )
         except EngineTimeout as exc:
             raise TaskFailure(

@@ -35,8 +35,8 @@ class ProgressPublic(BaseModel):
     files_total: int
     audio_seconds_done: float
     audio_seconds_total: float
-    # Estimated from the pace so far (audio seconds aligned per second); null until the
-    # first recording is done.
+    # Estimated from the pace so far (audio seconds aligned per second); null until some
+    # audio is done.
     seconds_left: float | None
     updated_at: datetime
 

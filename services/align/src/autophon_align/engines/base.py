@@ -10,7 +10,7 @@ the runner's job, so adding an engine means writing one module and registering i
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -21,6 +21,8 @@ from autophon_core.lexicon import Lexicon
 # Every engine writes its own log (tool output) here, inside the work dir it was given; the
 # runner keeps the last lines of these logs in the task's engine.log.
 ENGINE_LOG_NAME = "engine.log"
+# Called with the share of a recording's alignment done so far (0 to 1).
+ProgressCallback = Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,11 @@ class Engine(Protocol):
         lexicon: Lexicon,
         work_dir: Path,
         timeout: float,
+        progress: ProgressCallback | None = None,
     ) -> list[AlignedWord]:
         """Align the utterances of one recording. ``lexicon`` has the pronunciations to use
         (already in :meth:`engine_phones` form); ``work_dir`` exists, is empty and belongs to
-        this call only; ``timeout`` is the number of seconds left for this task."""
+        this call only; ``timeout`` is the number of seconds left for this task. An engine
+        that can tell how far it got calls ``progress`` now and then with the share of the
+        recording's work done (0 to 1; the built-in engine does, MFA and FAVE cannot)."""
         ...

@@ -49,6 +49,7 @@ from autophon_align.engines.base import (
     EngineInputError,
     EngineUnavailable,
     Interval,
+    ProgressCallback,
     Utterance,
 )
 from autophon_align.engines.external import (
@@ -136,6 +137,7 @@ class FaveEngine:
         lexicon: Lexicon,
         work_dir: Path,
         timeout: float,
+        progress: ProgressCallback | None = None,
     ) -> list[AlignedWord]:
         run_dir = work_dir / "fave"
         run_dir.mkdir(parents=True, exist_ok=True)

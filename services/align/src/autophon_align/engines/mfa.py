@@ -44,6 +44,7 @@ from autophon_align.engines.base import (
     EngineInputError,
     EngineUnavailable,
     Interval,
+    ProgressCallback,
     Utterance,
 )
 from autophon_align.engines.external import (
@@ -135,6 +136,7 @@ class MfaEngine:
         lexicon: Lexicon,
         work_dir: Path,
         timeout: float,
+        progress: ProgressCallback | None = None,
     ) -> list[AlignedWord]:
         stem = audio.stem
         corpus, output = work_dir / "corpus", work_dir / "aligned"

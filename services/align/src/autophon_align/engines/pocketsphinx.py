@@ -23,6 +23,7 @@ import json
 import logging
 import sys
 from collections.abc import Collection, Sequence
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,6 +38,7 @@ from autophon_align.engines.base import (
     EngineInputError,
     EngineResourceError,
     Interval,
+    ProgressCallback,
     Utterance,
 )
 from autophon_align.engines.chunks import (
@@ -53,6 +55,8 @@ from autophon_core.lexicon import Lexicon, language_lexicon, pocketsphinx_model_
 
 WORKER_MODULE = "autophon_align.engines.pocketsphinx_worker"
 LOG = logging.getLogger("autophon.engine.pocketsphinx")
+# The worker's share of the work done (a number, rewritten as it goes), in its work dir.
+PROGRESS_NAME = "progress"
 # The longest recording taken. A Job's memory grows by about 5-20 MiB per hour of audio (183 MiB
 # for 60 minutes; README, Performance) and its time by ~0.12 s per second: four hours need
 # ~250 MiB and ~30 minutes, well inside the Job's limits, and are a 460 MB WAV.
@@ -129,6 +133,7 @@ class PocketsphinxEngine:
         lexicon: Lexicon,
         work_dir: Path,
         timeout: float,
+        progress: ProgressCallback | None = None,
     ) -> list[AlignedWord]:
         self._check_length(audio)
         dictionary = work_dir / "task.dict"
@@ -138,6 +143,7 @@ class PocketsphinxEngine:
             "hmm": str(self.model_dir),
             "dict": str(dictionary),
             "log": str(work_dir / "pocketsphinx.log"),
+            "progress": str(work_dir / PROGRESS_NAME),
             "refine": self.refine,
             "adapt": self.adapt,
             "denoise": self.denoise,
@@ -161,6 +167,7 @@ class PocketsphinxEngine:
                 timeout=timeout,
                 cwd=work_dir,
                 what="pocketsphinx",
+                on_wait=None if progress is None else partial(_pass_on, request, progress),
             )
         finally:
             _append(log_path, work_dir / "pocketsphinx.log")
@@ -189,6 +196,15 @@ class PocketsphinxEngine:
                 f"it is {_duration(seconds)} long, and the built-in aligner takes recordings of "
                 f"up to {_duration(self.max_audio_seconds)}."
             )
+
+
+def _pass_on(request: dict[str, Any], progress: ProgressCallback) -> None:
+    """Hand ``progress`` the share of the work the worker last wrote (if it wrote one)."""
+    try:
+        share = float(Path(request["progress"]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    progress(share)
 
 
 def _switched_on(language: LanguageConfig, asset: str) -> bool:

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
@@ -38,6 +38,8 @@ _OUT_OF_MEMORY = re.compile(
 _SOURCE_LOCATION = re.compile(
     r'(?:from\s+)?"?[\w./-]*\.(?:c|cc|cpp|h)"?(?:\(\d+\)|, line \d+|:\d+)?:?', re.IGNORECASE
 )
+# How often (s) ``run_tool``'s ``on_wait`` is called while the tool runs.
+WAIT_POLL_SECONDS = 1.0
 # cgroup v2: the memory limit of this container (absent outside one).
 CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
 
@@ -63,13 +65,15 @@ def run_tool(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     what: str | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> None:
     """Run ``command`` to completion within ``timeout`` seconds.
 
     stderr (and stdout unless ``stdout_path`` is given) is appended to ``log_path``. Raises
     EngineUnavailable when the program does not exist, EngineTimeout when it runs too long
     (after killing its process group) and EngineFailed when it exits non-zero. ``what`` names
-    the tool in messages (default: the program name).
+    the tool in messages (default: the program name). ``on_wait`` is called every
+    WAIT_POLL_SECONDS while the tool runs (to pass on its progress, say).
     """
     what = what or Path(command[0]).name
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +98,7 @@ def run_tool(
                 f"{what} cannot be started on this server ({exc.strerror}: {command[0]})."
             ) from exc
         try:
-            returncode = process.wait(timeout=max(timeout, 0.0))
+            returncode = _wait(process, timeout, on_wait)
         except subprocess.TimeoutExpired:
             kill_group(process)
             log.write(f"[autophon] {what} killed after {timeout:.0f} s\n".encode())
@@ -112,6 +116,21 @@ def run_tool(
             raise EngineFailed(
                 f"{what} failed (exit code {returncode})" + (f": {detail}" if detail else ".")
             )
+
+
+def _wait(
+    process: subprocess.Popen[bytes], timeout: float, on_wait: Callable[[], None] | None
+) -> int:
+    """``process.wait(timeout)``, calling ``on_wait`` every WAIT_POLL_SECONDS meanwhile."""
+    end = time.monotonic() + max(timeout, 0.0)
+    while True:
+        left = max(0.0, end - time.monotonic())
+        try:
+            return process.wait(timeout=left if on_wait is None else min(left, WAIT_POLL_SECONDS))
+        except subprocess.TimeoutExpired:
+            if on_wait is None or time.monotonic() >= end:
+                raise
+            on_wait()
 
 
 def _ran_out_of_memory(log_path: Path) -> bool:
