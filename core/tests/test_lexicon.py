@@ -20,6 +20,28 @@ def test_words_keep_inner_apostrophes_and_hyphens() -> None:
     ]
 
 
+def test_numbers_with_separators_or_per_cent_are_one_word_each() -> None:
+    assert normalise_words("On 7:30, 1,200 came (3.5% or 50%): in 2024.") == [
+        "on",
+        "7:30",
+        "1,200",
+        "came",
+        "3.5%",
+        "or",
+        "50%",
+        "in",
+        "2024",
+    ]
+    assert normalise_words("1950s, 21st, 2-1, $15 & a 1,") == [
+        "1950s",
+        "21st",
+        "2-1",
+        "15",
+        "a",
+        "1",
+    ]
+
+
 def test_dictionary_alternates_mfa_columns_and_errors() -> None:
     lexicon = parse_dictionary("THE DH AH0\nthe(2) DH IY0\nword 0.99 0.1 1.0 1.0 W ER D\n")
     assert lexicon.pronunciations("the") == [["DH", "AH0"], ["DH", "IY0"]]

@@ -14,8 +14,10 @@ from pathlib import Path
 from autophon_core.config import LanguageConfig
 from autophon_core.languages import phone_set
 
-# A word: letters/digits with apostrophes or hyphens inside ("don't", "o'clock", "well-known").
-_WORD_RE = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
+# A word: letters/digits with apostrophes or hyphens inside ("don't", "o'clock", "well-known"),
+# or a number with separators or a per cent sign ("1,200", "3.5", "7:30", "50%"): one word,
+# as it is read ("one thousand two hundred"), not two ("one", "two hundred").
+_WORD_RE = re.compile(r"\d+(?:[.,:]\d+)+%?|\d+%|[^\W_]+(?:['\u2019-][^\W_]+)*")
 
 
 _NUMBER_RE = re.compile(r"^\d+(?:\.\d+)?$")
@@ -23,7 +25,8 @@ _NUMBER_RE = re.compile(r"^\d+(?:\.\d+)?$")
 
 def normalise_words(text: str) -> list[str]:
     """Split a transcript into lower-case words, keeping apostrophes and hyphens inside words
-    and dropping other punctuation ("Hello, world!" -> ["hello", "world"])."""
+    and the separators of numbers, dropping other punctuation ("Hello, world!" -> ["hello",
+    "world"]; "1,200 (50%)" -> ["1,200", "50%"])."""
     text = unicodedata.normalize("NFC", text).replace("\u2019", "'")
     return [text[start:end].lower() for start, end in word_spans(text)]
 

@@ -152,6 +152,35 @@ def test_out_of_dictionary_word_gets_an_espeak_pronunciation(tmp_path: Path) -> 
     assert "zorblax" in zip_text(task, "README.txt")
 
 
+def test_numbers_are_aligned_as_they_are_read(tmp_path: Path) -> None:
+    # espeak-ng reads "50%" as "fifty percent": as one word with that pronunciation, "50%"
+    # spans both (as "50" it got only "fifty", and "came" started after a gap).
+    spoken = "They opened at 7:30 and 50% came back, 3.5% more than in 1999."
+    written = (
+        "They opened at seven thirty and fifty percent came back, three point five percent "
+        "more than in nineteen ninety nine."
+    )
+    recording = speak(spoken, tmp_path / "numbers.wav")
+    aligned = {}
+    for name, text in (("digits", spoken), ("words", written)):
+        task = make_task(tmp_path / name, [InputFile(recording, "numbers.wav", text)])
+        assert run_task(task.task_id, task.settings) == ExitCode.OK
+        aligned[name] = labelled(result_textgrids(task)["numbers.TextGrid"], "words")
+    digits, words = aligned["digits"], aligned["words"]
+    assert [w for _, _, w in digits] == normalise_words(spoken)
+    assert {"7:30", "50%", "3.5%"} <= {w for _, _, w in digits}
+    # Each word of the digits' alignment against the word(s) it is read as.
+    read_as = [2, 2, 4, 3]  # 7:30, 50%, 3.5% and 1999 spelled out
+    spans, k = [], 0
+    for _, _, word in digits:
+        count = read_as.pop(0) if word[0].isdigit() else 1
+        spans.append((words[k][0], words[k + count - 1][1]))
+        k += count
+    assert k == len(words)
+    for (start, end, word), (start_as, end_as) in zip(digits, spans, strict=True):
+        assert abs(start - start_as) <= 0.03 and abs(end - end_as) <= 0.03, word
+
+
 def test_user_dictionary_overrides_espeak(tmp_path: Path) -> None:
     task = zorblax(tmp_path, user_dict="ZORBLAX  Z OW1 R B L AH0 K S\n")
     assert run_task(task.task_id, task.settings) == ExitCode.OK
