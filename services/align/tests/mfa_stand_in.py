@@ -5,7 +5,8 @@ configuration parser, which ignores what it does not know), and the result is wr
 ``export_textgrid``. Between the two it does what MFA does with the corpus that matters to
 the adapter:
 
-- speakers are the corpus TextGrid's tier names;
+- speakers are the corpus TextGrid's tier names; words are split at MFA's punctuation
+  (``word_break_regex``: "50%" is the word "50" to MFA);
 - a pronunciation with a phone the acoustic model (its meta.json) lacks is dropped, as
   dictionary/multispeaker.py:585-594 does; a word left without one aligns as ``<unk>``/``spn``;
 - a speaker's words are only written when it has aligned phones, and no TextGrid at all when
@@ -30,10 +31,11 @@ import zipfile
 from pathlib import Path
 
 import click
-from mfa_upstream import CtmInterval, align_corpus_cli, export_textgrid
+from mfa_upstream import CtmInterval, align_corpus_cli, export_textgrid, word_break_regex
 from praatio import textgrid
 
 FRAME_SHIFT = 0.01
+WORD_BREAKS = word_break_regex()  # MFA splits the transcripts' words at punctuation
 
 
 def fail(message: str) -> None:
@@ -102,7 +104,7 @@ def align(params: dict, unaligned: set[str]) -> None:
         words: list[CtmInterval] = []
         phones: list[CtmInterval] = []
         for start, end, text in source.getTier(speaker).entries:
-            tokens = text.split()
+            tokens = [token for token in WORD_BREAKS.split(text) if token]
             step = (end - start - 0.1) / len(tokens)
             for n, token in enumerate(tokens):
                 begin, finish = start + 0.05 + n * step, start + 0.05 + (n + 1) * step

@@ -14,6 +14,9 @@ Copied verbatim:
 - ``validate_corpus_directory``: command_line/utils.py:286-304.
 - ``CtmInterval``, ``Textgrid``, ``export_textgrid``: textgrid.py:42-107, 109-220, 561-670,
   MFA's TextGrid writer.
+- ``DEFAULT_PUNCTUATION``, ``DEFAULT_BRACKETS``: dictionary/mixins.py:23-25, 33, and
+  ``make_re_character_set_safe``: helper.py:262-288; ``word_break_regex`` is the expression
+  tokenization/simple.py:433-452 builds from them (the characters MFA splits words at).
 
 Changed, because the originals need MFA's configuration files, its models or kalpy:
 
@@ -37,6 +40,7 @@ import dataclasses
 import enum
 import functools
 import os
+import re
 import typing
 from pathlib import Path
 from typing import Dict, List
@@ -46,6 +50,32 @@ from praatio import textgrid as tgio
 from praatio.data_classes.interval_tier import Interval
 from praatio.utilities import utils as tgio_utils
 from praatio.utilities.constants import TextgridFormats
+
+
+DEFAULT_PUNCTUATION = list(
+    r'、。।，？！!@<>→"”()“„–,.:;—¿?¡：）|؟!\\&%#*،~【】，…‥「」『』〝〟″⟨⟩♪・‚‘‹›«»～′$+=‘۔―'
+)
+DEFAULT_BRACKETS = [("<", ">"), ("[", "]"), ("{", "}"), ("(", ")"), ("＜", "＞")]
+
+
+def make_re_character_set_safe(
+    characters: typing.Collection[str], extra_strings: typing.Optional[typing.List[str]] = None
+) -> str:
+    characters = sorted(characters)
+    extra = ""
+    if "-" in characters:
+        extra = "-"
+        characters = [x for x in characters if x != "-"]
+    if extra_strings:
+        extra += "".join(extra_strings)
+    return f"[{extra}{re.escape(''.join(characters))}]"
+
+
+def word_break_regex() -> re.Pattern:
+    non_word_character_set = set(DEFAULT_PUNCTUATION)
+    non_word_character_set -= {b for x in DEFAULT_BRACKETS for b in x}
+    word_break_character_set = make_re_character_set_safe(non_word_character_set, [r"\s"])
+    return re.compile(rf"{word_break_character_set}+")
 
 
 class CtmError(ValueError):

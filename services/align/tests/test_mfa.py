@@ -305,6 +305,23 @@ def test_user_dictionary_reaches_mfa_and_unknown_words_keep_their_label(
     assert any("blorp" in w for w in RunResult.load(task.paths).warnings)
 
 
+def test_numbers_reach_mfa_as_one_word_each(tmp_path: Path, on_path: None) -> None:
+    # MFA splits words at punctuation: "50%" would be its word "50", not in the dictionary.
+    text = "The quick brown fox jumps 50% over 1,200 lazy dogs."
+    task = mfa_task(
+        tmp_path,
+        [InputFile(sample("fox.wav"), "fox.wav", text)],
+        user_dict="50% F IH1 F T IY0 P ER0 S EH1 N T\n1,200 W AH1 N TH AW1 Z AH0 N D\n",
+    )
+    run_ok(task)
+    grid = result_textgrids(task)["fox.TextGrid"]
+    words = labelled(grid, "words")
+    assert [w for _, _, w in words] == normalise_words(text)
+    phones = labelled(grid, "phones")
+    for (start, end, _), first in ((words[5], ["F", "IH1"]), (words[7], ["W", "AH1"])):
+        assert [p for s, e, p in phones if start <= s and e <= end][:2] == first
+
+
 def test_mfa_error_fails_with_its_log(
     tmp_path: Path, on_path: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

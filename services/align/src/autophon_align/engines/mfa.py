@@ -27,6 +27,7 @@ afterwards: concurrent tasks share no state.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import zipfile
 from collections.abc import Collection, Mapping, Sequence
@@ -61,6 +62,10 @@ from autophon_core.config import LanguageConfig
 from autophon_core.lexicon import DictionaryError, Lexicon, read_dictionary
 
 SILENCES = frozenset({"sil", "sp", "<eps>", "spn_sil"})
+# MFA splits words at punctuation (DEFAULT_PUNCTUATION of its dictionary/mixins.py, in
+# tokenization/simple.py); of the characters our words may hold, at a number's separators and
+# per cent sign ("1,200", "3.5", "50%"). MFA gets such words with "_" in their place.
+_MFA_WORD_BREAKS = re.compile(r"[.,:%]")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
@@ -267,15 +272,24 @@ def _write_corpus_textgrid(
     duration = wav_duration(audio)
     grid = praatio_textgrid.Textgrid(minTimestamp=0.0, maxTimestamp=duration)
     for speaker, sid in ids.items():
-        entries = [(u.start, u.end, u.text) for u in utterances if u.speaker == speaker]
+        entries = [
+            (u.start, u.end, " ".join(mfa_word(w) for w in u.words))
+            for u in utterances
+            if u.speaker == speaker
+        ]
         grid.addTier(praatio_textgrid.IntervalTier(sid, entries, 0.0, duration))
     grid.save(str(path), format="long_textgrid", includeBlankSpaces=True)
 
 
 def _write_dictionary(path: Path, lexicon: Lexicon, words: set[str]) -> None:
     lines = [
-        f"{word}\t{' '.join(phones)}"
+        f"{mfa_word(word)}\t{' '.join(phones)}"
         for word in sorted(words)
         for phones in lexicon.pronunciations(word)
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def mfa_word(word: str) -> str:
+    """``word`` as MFA reads it as one word ("1,200" -> "1_200")."""
+    return _MFA_WORD_BREAKS.sub("_", word)
