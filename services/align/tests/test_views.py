@@ -135,7 +135,7 @@ def test_progress_moves_on_while_one_long_recording_is_aligned(
     total = RunResult.load(task.paths).files[0].duration_s
     assert written == sorted(written)
     assert written[-1] == pytest.approx(total, abs=0.002)
-    assert len([s for s in written if 0.1 * total < s < 0.9 * total]) >= 3, written
+    assert len([s for s in written if 0.1 * total < s < 0.9 * total]) >= 2, written
 
 
 def test_a_second_attempt_starts_its_progress_and_views_afresh(tmp_path: Path) -> None:
