@@ -20,13 +20,14 @@ def test_words_keep_inner_apostrophes_and_hyphens() -> None:
     ]
 
 
-def test_numbers_with_separators_or_per_cent_are_one_word_each() -> None:
+def test_numbers_with_commas_colons_or_per_cent_are_one_word_each() -> None:
     assert normalise_words("On 7:30, 1,200 came (3.5% or 50%): in 2024.") == [
         "on",
         "7:30",
         "1,200",
         "came",
-        "3.5%",
+        "3",
+        "5%",
         "or",
         "50%",
         "in",

@@ -15,9 +15,11 @@ from autophon_core.config import LanguageConfig
 from autophon_core.languages import phone_set
 
 # A word: letters/digits with apostrophes or hyphens inside ("don't", "o'clock", "well-known"),
-# or a number with separators or a per cent sign ("1,200", "3.5", "7:30", "50%"): one word,
-# as it is read ("one thousand two hundred"), not two ("one", "two hundred").
-_WORD_RE = re.compile(r"\d+(?:[.,:]\d+)+%?|\d+%|[^\W_]+(?:['\u2019-][^\W_]+)*")
+# or a number with commas or colons or a per cent sign ("1,200", "7:30", "50%"): one word, as
+# it is read ("one thousand two hundred"), not two ("one", "two hundred"). A full stop still
+# parts numbers: "7.30" is a time in British English ("seven thirty"), which espeak-ng would
+# read "seven point three zero".
+_WORD_RE = re.compile(r"\d+(?:[,:]\d+)+%?|\d+%|[^\W_]+(?:['\u2019-][^\W_]+)*")
 
 
 _NUMBER_RE = re.compile(r"^\d+(?:\.\d+)?$")
@@ -25,8 +27,8 @@ _NUMBER_RE = re.compile(r"^\d+(?:\.\d+)?$")
 
 def normalise_words(text: str) -> list[str]:
     """Split a transcript into lower-case words, keeping apostrophes and hyphens inside words
-    and the separators of numbers, dropping other punctuation ("Hello, world!" -> ["hello",
-    "world"]; "1,200 (50%)" -> ["1,200", "50%"])."""
+    and numbers' commas, colons and per cent signs, dropping other punctuation ("Hello,
+    world!" -> ["hello", "world"]; "1,200 (50%)" -> ["1,200", "50%"])."""
     text = unicodedata.normalize("NFC", text).replace("\u2019", "'")
     return [text[start:end].lower() for start, end in word_spans(text)]
 

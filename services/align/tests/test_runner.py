@@ -155,9 +155,9 @@ def test_out_of_dictionary_word_gets_an_espeak_pronunciation(tmp_path: Path) -> 
 def test_numbers_are_aligned_as_they_are_read(tmp_path: Path) -> None:
     # espeak-ng reads "50%" as "fifty percent": as one word with that pronunciation, "50%"
     # spans both (as "50" it got only "fifty", and "came" started after a gap).
-    spoken = "They opened at 7:30 and 50% came back, 3.5% more than in 1999."
+    spoken = "They opened at 7:30 and 50% came back, 1,200 more than in 1999."
     written = (
-        "They opened at seven thirty and fifty percent came back, three point five percent "
+        "They opened at seven thirty and fifty percent came back, one thousand two hundred "
         "more than in nineteen ninety nine."
     )
     recording = speak(spoken, tmp_path / "numbers.wav")
@@ -168,9 +168,9 @@ def test_numbers_are_aligned_as_they_are_read(tmp_path: Path) -> None:
         aligned[name] = labelled(result_textgrids(task)["numbers.TextGrid"], "words")
     digits, words = aligned["digits"], aligned["words"]
     assert [w for _, _, w in digits] == normalise_words(spoken)
-    assert {"7:30", "50%", "3.5%"} <= {w for _, _, w in digits}
+    assert {"7:30", "50%", "1,200"} <= {w for _, _, w in digits}
     # Each word of the digits' alignment against the word(s) it is read as.
-    read_as = [2, 2, 4, 3]  # 7:30, 50%, 3.5% and 1999 spelled out
+    read_as = [2, 2, 4, 3]  # 7:30, 50%, 1,200 and 1999 spelled out
     spans, k = [], 0
     for _, _, word in digits:
         count = read_as.pop(0) if word[0].isdigit() else 1

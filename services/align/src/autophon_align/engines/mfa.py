@@ -63,9 +63,9 @@ from autophon_core.lexicon import DictionaryError, Lexicon, read_dictionary
 
 SILENCES = frozenset({"sil", "sp", "<eps>", "spn_sil"})
 # MFA splits words at punctuation (DEFAULT_PUNCTUATION of its dictionary/mixins.py, in
-# tokenization/simple.py); of the characters our words may hold, at a number's separators and
-# per cent sign ("1,200", "3.5", "50%"). MFA gets such words with "_" in their place.
-_MFA_WORD_BREAKS = re.compile(r"[.,:%]")
+# tokenization/simple.py); of the characters our words may hold, at a number's commas, colons
+# and per cent sign ("1,200", "7:30", "50%"). MFA gets such words with "_" in their place.
+_MFA_WORD_BREAKS = re.compile(r"[,:%]")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
