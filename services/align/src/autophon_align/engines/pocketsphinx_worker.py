@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
 import sys
@@ -28,6 +27,7 @@ import tempfile
 import time
 import wave
 from array import array
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import partial
@@ -53,6 +53,7 @@ from autophon_align.engines.refine import (
     levels_of,
     refine_words,
 )
+from autophon_core.storage import atomic_write_bytes
 
 SAMPLE_RATE = 16000
 # Padding around each utterance (s): gives the search a pause to start and end in.
@@ -226,12 +227,8 @@ class _Progress:
             return
         self._written = now
         share = min(1.0, self.done / self.planned) if self.planned else 0.0
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        try:
-            temporary.write_text(f"{share:.4f}", encoding="utf-8")
-            os.replace(temporary, self.path)
-        except OSError:
-            pass
+        with suppress(OSError):
+            atomic_write_bytes(self.path, f"{share:.4f}".encode())
 
 
 def _better(first: _Outcome, second: _Outcome) -> _Outcome:
