@@ -273,7 +273,7 @@ def _write_corpus_textgrid(
     grid = praatio_textgrid.Textgrid(minTimestamp=0.0, maxTimestamp=duration)
     for speaker, sid in ids.items():
         entries = [
-            (u.start, u.end, " ".join(mfa_word(w) for w in u.words))
+            (u.start, u.end, " ".join(_mfa_word(w) for w in u.words))
             for u in utterances
             if u.speaker == speaker
         ]
@@ -283,13 +283,13 @@ def _write_corpus_textgrid(
 
 def _write_dictionary(path: Path, lexicon: Lexicon, words: set[str]) -> None:
     lines = [
-        f"{mfa_word(word)}\t{' '.join(phones)}"
+        f"{_mfa_word(word)}\t{' '.join(phones)}"
         for word in sorted(words)
         for phones in lexicon.pronunciations(word)
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def mfa_word(word: str) -> str:
+def _mfa_word(word: str) -> str:
     """``word`` as MFA reads it as one word ("1,200" -> "1_200")."""
     return _MFA_WORD_BREAKS.sub("_", word)
