@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_runner_support import english
 
 from autophon_align.engines import adaptation, pocketsphinx_worker
 from autophon_align.engines.adaptation import AdaptationUnavailable, Stretch
 from autophon_align.engines.chunks import Chunk
 from autophon_align.engines.pocketsphinx import _write_dictionary
-from autophon_core.config import DEFAULT_LANGUAGES
 from autophon_core.lexicon import language_lexicon, normalise_words, pocketsphinx_model_dir
 from bench.accuracy import Material, align
 from bench.speech import Speech, connected, with_noise, write_wav
@@ -96,9 +96,8 @@ def speech() -> Speech:
 def request_for(speech: Speech, folder: Path, adapt: bool = True) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     words = normalise_words(" ".join(w.label for w in speech.words))
-    english = next(lang for lang in DEFAULT_LANGUAGES if lang.code == "eng")
     dictionary = folder / "task.dict"
-    _write_dictionary(dictionary, language_lexicon(english, only=words), set(words))
+    _write_dictionary(dictionary, language_lexicon(english(), only=words), set(words))
     return {
         "audio": str(write_wav(speech, folder / "speech.wav")),
         "hmm": str(MODEL),

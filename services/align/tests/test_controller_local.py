@@ -24,12 +24,12 @@ from fake_launcher import (
     wait_until,
 )
 from praatio import textgrid
-from test_runner_support import to_wav16k
+from test_runner_support import english, to_wav16k
 
 from autophon_align.controller import Controller
 from autophon_align.launchers.base import JobSpec
 from autophon_align.launchers.local import LocalLauncher
-from autophon_core.config import DEFAULT_LANGUAGES, Settings
+from autophon_core.config import Settings
 from autophon_core.models import Stage, TaskStatus
 from autophon_core.runtime import Runtime
 from autophon_core.taskfiles import ExitCode, RunResult
@@ -107,8 +107,7 @@ def test_a_recording_beyond_the_aligners_limits_fails_once_as_a_resource_failure
     text = (samples / "fox.txt").read_text()
     grid.addTier(textgrid.IntervalTier("words", [(0.0, duration, text)], 0.0, duration))
     grid.save(str(paths.input_textgrid("fox")), format="long_textgrid", includeBlankSpaces=True)
-    english = next(lang for lang in DEFAULT_LANGUAGES if lang.code == "eng")
-    tiny = english.model_copy(update={"assets": {**english.assets, "max_audio_seconds": "1"}})
+    tiny = english(max_audio_seconds="1")
     # The children read the launcher's settings; the runner is `python -m autophon_cli`.
     launcher = LocalLauncher(settings.model_copy(update={"languages": [tiny]}))
     before = failures("resource"), failures("bad_input")
