@@ -13,7 +13,9 @@ espeak-ng voices that no step was tuned on (bench/speech.py UNSEEN_VOICES) and r
 by the first espeak-ng voice (``clean_slow_``, 130 words a minute instead of 175). Where
 espeak-ng's MBROLA voices are installed (``make mbrola-voices``), each set also in those four
 voices (``clean_mb_us1``...: diphones of recorded speech, timed by the durations MBROLA was
-given). Each file
+given). Then the same six sentences in each language aligned across languages (Danish,
+Norwegian Bokmål, Swedish: bench/speech.py LANGUAGE_SENTENCES; ``dan_clean_da``...), clean in
+espeak-ng's voice (and MBROLA's Swedish voices) and at 10 dB SNR. Each file
 goes through the upload worker's processing and the runner, as a task does, twice: as AutoPhon
 aligns it, and as plain pocketsphinx does (the dictionary's pronunciations only, both passes
 over each whole utterance at once, no chunks, no speaker adaptation, no pause-edge refinement,
@@ -48,6 +50,8 @@ from bench.report import Figure
 from bench.speech import (
     CHECK,
     HELD_OUT,
+    LANGUAGE_SENTENCES,
+    MBROLA_LANGUAGE_VOICES,
     MBROLA_VOICES,
     SENTENCES,
     SLOW_WORDS_PER_MINUTE,
@@ -95,6 +99,7 @@ class Material:
     speech: Speech
     # Speaker tier -> its turns (start, end, text, the turn's true words); "" for plain text.
     turns: dict[str, list[tuple[float, float, list[Timed]]]] = field(default_factory=dict)
+    language: str = "eng"
 
     @property
     def plain(self) -> bool:
@@ -136,9 +141,10 @@ def score(truth: Sequence[Timed], words: Sequence[Span], phones: Sequence[Span])
 
 def materials(wanted: Collection[str] | None = None) -> list[Material]:
     """Every condition's recording, or those named in ``wanted`` (deterministic): the tuned-on
-    sentences' conditions, "two_speakers", then the held-out ones and the check ones. The
-    Festival conditions need Festival and its voices (``festival.available()``); the MBROLA
-    voices' conditions are there when they are installed (``mbrola_available()``)."""
+    sentences' conditions, "two_speakers", then the held-out ones, the check ones and those in
+    other languages. The Festival conditions need Festival and its voices
+    (``festival.available()``); the MBROLA voices' conditions are there when they are
+    installed (``mbrola_available()``)."""
     builders: dict[str, Callable[[], Speech]] = {}
     names: list[str] = []
     sets = (
@@ -163,8 +169,21 @@ def materials(wanted: Collection[str] | None = None) -> list[Material]:
                 builders[f"noise_babble_{BABBLE_DB}db{suffix}"] = partial(_babbled, clean)
                 builders[f"breaths_{BREATH_DB}db{suffix}"] = partial(_breathed, clean)
         names += [n for n in builders if n not in names] + ([] if prefix else ["two_speakers"])
+    language_of: dict[str, str] = {}  # a condition in another language -> its code
+    for code, (voice, sentences) in LANGUAGE_SENTENCES.items():
+        for each in (voice, *(MBROLA_LANGUAGE_VOICES.get(code, ()) if mbrola else ())):
+            builders[f"{code}_clean_{_label(each)}"] = partial(connected, sentences, each)
+        clean = builders[f"{code}_clean_{_label(voice)}"]
+        builders[f"{code}_noise_10db"] = partial(_noisy, clean, 10)
+        language_of |= {n: code for n in builders if n.startswith(f"{code}_")}
+    names += list(language_of)
     chosen = [n for n in names if wanted is None or n in wanted]
-    return [two_speakers() if n == "two_speakers" else Material(n, builders[n]()) for n in chosen]
+    return [
+        two_speakers()
+        if n == "two_speakers"
+        else Material(n, builders[n](), language=language_of.get(n, "eng"))
+        for n in chosen
+    ]
 
 
 def _noisy(clean: Callable[[], Speech], snr_db: int) -> Speech:
@@ -213,13 +232,13 @@ def align(
         storage={"delete_audio_after_alignment": False},
         logging={"level": "WARNING"},
     )
-    settings = _with_assets(settings, assets or {})
+    settings = _with_assets(settings, material.language, assets or {})
     storage = Storage(settings.storage.root)
     task_id = new_task_id()
     paths = storage.create_task_dir(task_id)
     write_wav(material.speech, paths.upload_dir / "speech.wav")
     _write_transcript(material, paths.upload_dir)
-    prepare_task(paths, task_id, settings.language("eng"), "pocketsphinx", settings)
+    prepare_task(paths, task_id, settings.language(material.language), "pocketsphinx", settings)
     run_task(task_id, settings)
     result = RunResult.load(paths)
     if result.status != "completed":
@@ -242,11 +261,9 @@ def score_result(truth: Sequence[Timed], result_zip: Path) -> Scores:
     return score(truth, _spans(grid, "words"), _spans(grid, "phones"))
 
 
-def _with_assets(settings: Settings, assets: dict[str, str]) -> Settings:
+def _with_assets(settings: Settings, code: str, assets: dict[str, str]) -> Settings:
     languages = [
-        lang.model_copy(update={"assets": {**lang.assets, **assets}})
-        if lang.code == "eng"
-        else lang
+        lang.model_copy(update={"assets": {**lang.assets, **assets}}) if lang.code == code else lang
         for lang in settings.languages
     ]
     return settings.model_copy(update={"languages": languages})
