@@ -402,6 +402,24 @@ def test_a_word_that_took_in_a_pause_is_aligned_again(material: Materials, tmp_p
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
+    ("condition", "word"),
+    [("swe_noise_10db", "'varje'"), ("breaths_15db_festival_slt", "'then'")],
+)
+def test_a_consonant_that_keeps_a_pause_when_aligned_again_is_cut_to_its_word(
+    material: Materials, condition: str, word: str, tmp_path: Path
+) -> None:
+    """Aligned again, a sentence-initial word's first consonant still took in the pause before
+    it (Swedish "Varje" in white noise at 10 dB SNR, its v aligned as F: 385 ms early; Festival's
+    slt "Then" after a pause with a breath in it: 675 ms). The consonant is cut to 0.1 s."""
+    scores, _ = align(material[condition], tmp_path)
+    (log,) = tmp_path.rglob("engine.log")
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert any(line.startswith(word) and "cut to 0.1 s" in line for line in lines), lines
+    assert max(scores.word_errors) <= 0.1, scores.summary("word")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
     ("seconds", "seed", "mended"),
     [(90, 5, "'a' at 65.51 s is short and ends at a pause: aligned again"), (150, 2, None)],
 )

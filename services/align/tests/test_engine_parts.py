@@ -26,7 +26,7 @@ from autophon_align.engines.base import (
 from autophon_align.engines.espeak import espeak_pronunciations
 from autophon_align.engines.ipa import ipa_labels_for
 from autophon_align.engines.pocketsphinx import PocketsphinxEngine, _write_dictionary
-from autophon_align.engines.pocketsphinx_worker import _misplaced
+from autophon_align.engines.pocketsphinx_worker import TRIMMED_CONSONANT, _misplaced, _trimmed
 from autophon_align.engines.process import run_tool, tail_lines
 from autophon_align.engines.pronunciations import Source, TaskLexicon, build_task_lexicon
 from autophon_align.engines.refine import (
@@ -635,6 +635,32 @@ def test_words_misplaced_at_a_pause() -> None:
     morning["end"] = morning["phones"][-1][2] = 0.4
     phonetician["start"] = phonetician["phones"][0][1] = 0.8
     assert _misplaced([morning, a, phonetician], 1) is None  # a pause before it too
+
+
+def test_a_consonant_that_took_in_a_pause_is_cut_next_to_the_rest_of_its_word() -> None:
+    def word(*phones: tuple[str, float, float]) -> dict[str, Any]:
+        return {"label": "w", "start": phones[0][1], "end": phones[-1][2], "phones": phones}
+
+    varje = word(("F", 3.99, 4.45), ("AE", 4.45, 4.54), ("R", 4.54, 4.6))
+    cut = _trimmed(varje)
+    assert cut is not None
+    assert cut["start"] == cut["phones"][0][1] == pytest.approx(4.45 - TRIMMED_CONSONANT)
+    assert (cut["end"], cut["phones"][1:]) == (4.6, [["AE", 4.45, 4.54], ["R", 4.54, 4.6]])
+    # A word's last consonant before a pause; a stop after 0.2 s already.
+    this = word(("DH", 1.0, 1.05), ("IH", 1.05, 1.15), ("S", 1.15, 1.5))
+    assert _trimmed(this) == {
+        **this,
+        "end": 1.15 + TRIMMED_CONSONANT,
+        "phones": [["DH", 1.0, 1.05], ["IH", 1.05, 1.15], ["S", 1.15, 1.15 + TRIMMED_CONSONANT]],
+    }
+    please = word(("P", 0.0, 0.25), ("L", 0.25, 0.3), ("IY", 0.3, 0.4))
+    cut = _trimmed(please)
+    assert cut is not None
+    assert cut["start"] == pytest.approx(0.25 - TRIMMED_CONSONANT)
+    # Not a vowel, nor a consonant of ordinary length, nor one inside the word.
+    assert _trimmed(word(("AA", 0.0, 0.5), ("N", 0.5, 0.6))) is None
+    assert _trimmed(word(("S", 0.0, 0.25), ("AA", 0.25, 0.4))) is None
+    assert _trimmed(word(("AA", 0.0, 0.1), ("S", 0.1, 0.5), ("AA", 0.5, 0.6))) is None
 
 
 def test_registry() -> None:
