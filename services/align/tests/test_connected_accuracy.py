@@ -235,6 +235,23 @@ def test_a_quiet_recording_or_one_off_zero_aligns_as_it_would_at_its_level(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
+    ("condition", "floor"), [("dan_clean_da", 0.8), ("nob_clean_nb", 0.8), ("swe_clean_sv", 0.85)]
+)
+def test_other_languages_across_the_english_model(
+    material: Materials, tmp_path: Path, condition: str, floor: float
+) -> None:
+    """Six connected sentences in each Nordic language (measured: Danish 83.1 %, Norwegian
+    83.8 %, Swedish 89.2 % of word edges within 20 ms; plain pocketsphinx with the same
+    pronunciations 78.5, 66.9, 68.5 %): floors, nothing beyond 100 ms, and over plain."""
+    scores, _ = align(material[condition], tmp_path / "on")
+    plain, _ = align(material[condition], tmp_path / "plain", PLAIN_ASSETS)
+    assert within_20ms(scores) >= floor, scores.summary("word")
+    assert max(scores.word_errors) <= 0.1, scores.summary("word")
+    assert within_20ms(scores) >= within_20ms(plain) + 0.03, plain.summary("word")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
     ("condition", "floor"), [("heldout_clean_en_us", 0.87), ("heldout_clean_festival_slt", 0.92)]
 )
 def test_held_out_sentences(
