@@ -50,6 +50,11 @@ def test_espeak_ipa_is_cleaned_into_ipa_phones() -> None:
         "EY", "K", "SH", "R", "R", "ER"
     ]  # fmt: skip
     assert model_phone("☃") is None
+    # A diphthong written as one phone is the English diphthong, not the vowel it starts with
+    # (length ignored), and one the table lacks is its first vowel.
+    assert [model_phone(p) for p in ["aɪ", "aʊ", "øy", "ɔʏ", "aːɪ", "ɛɪ"]] == [
+        "AY", "AW", "OY", "OY", "AY", "EH"
+    ]  # fmt: skip
 
 
 def test_cross_language_engine_phones() -> None:

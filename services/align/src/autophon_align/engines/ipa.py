@@ -52,6 +52,15 @@ IPA_TO_ENGLISH_MODEL: dict[str, str] = {
     "ɶ": "AA",
     "ɑ": "AA",
     "ɒ": "AA",
+    # diphthongs espeak-ng writes as one phone (Norwegian "reise", "sau", "øy"): the English
+    # diphthong, not the vowel they start with
+    "aɪ": "AY",
+    "ɑɪ": "AY",
+    "aʊ": "AW",
+    "øy": "OY",
+    "œʏ": "OY",
+    "ɔʏ": "OY",
+    "ɔɪ": "OY",
     # affricates
     "tʃ": "CH",
     "ʧ": "CH",
