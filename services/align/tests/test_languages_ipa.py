@@ -14,6 +14,7 @@ from autophon_align.engines.espeak import espeak_pronunciations
 from autophon_align.engines.ipa import (
     IPA_TO_ENGLISH_MODEL,
     espeak_ipa_words,
+    fill_unknown_phones,
     ipa_labels_for,
     ipa_phone,
     model_phone,
@@ -85,6 +86,26 @@ def test_espeak_gives_ipa_pronunciations(
     )
     assert guesses[word][0] == expected
     assert all(model_phone(phone) for phone in guesses[word])
+
+
+def test_a_phoneme_espeak_ng_has_no_ipa_for_is_read_from_its_mnemonic(tmp_path: Path) -> None:
+    # German "wurde" and "kurz": espeak-ng writes "??" for their vowel (its phoneme UR).
+    guesses = espeak_pronunciations(
+        ["wurde", "kurz", "und"],
+        work_dir=tmp_path,
+        log_path=tmp_path / "log",
+        timeout=30,
+        voice="de",
+        phone_set="ipa",
+    )
+    assert guesses == {
+        "wurde": ["v", "ʊ", "d", "ə"],
+        "kurz": ["k", "ʊ", "ts"],
+        "und": ["ʊ", "n", "t"],
+    }
+    assert fill_unknown_phones("v_ˌ??_d_ə zˈaɪ", "v_,UR_d_@ z'aI") == "v_ʊ_d_ə zˈaɪ"
+    assert fill_unknown_phones("k_ˈ??_ts", "k_'UR_t_s") == "k_ˈ??_ts"  # not phone for phone
+    assert fill_unknown_phones("??", "") == "??"
 
 
 def test_aliases_resolve_to_configured_languages() -> None:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from autophon_align.engines.arpabet import ipa_to_arpabet
-from autophon_align.engines.ipa import espeak_ipa_words
+from autophon_align.engines.ipa import UNKNOWN_PHONE, espeak_ipa_words, fill_unknown_phones
 from autophon_align.engines.process import run_tool
 
 ESPEAK = "espeak-ng"
@@ -44,6 +44,13 @@ def espeak_pronunciations(
             " ".join(_transcribe([word], work_dir, log_path, timeout, voice, command))
             for word in words
         ]
+    unknown = [i for i, line in enumerate(lines) if UNKNOWN_PHONE in line]
+    if unknown:
+        asked = [words[i] for i in unknown]
+        mnemonics = _transcribe(asked, work_dir, log_path, timeout, voice, command, "-x")
+        if len(mnemonics) == len(unknown):
+            for i, line in zip(unknown, mnemonics, strict=True):
+                lines[i] = fill_unknown_phones(lines[i], line)
     guesses: dict[str, list[str]] = {}
     for word, ipa in zip(words, lines, strict=True):
         if phone_set == "ipa":
@@ -56,13 +63,20 @@ def espeak_pronunciations(
 
 
 def _transcribe(
-    words: list[str], work_dir: Path, log_path: Path, timeout: float, voice: str, command: str
+    words: list[str],
+    work_dir: Path,
+    log_path: Path,
+    timeout: float,
+    voice: str,
+    command: str,
+    notation: str = "--ipa",
 ) -> list[str]:
+    """espeak-ng's answer, a line per word: IPA, or with ``notation`` "-x" its mnemonics."""
     text = work_dir / "espeak-input.txt"
     output = work_dir / "espeak-output.txt"
     text.write_text("\n".join(words) + "\n", encoding="utf-8")
     run_tool(
-        [command, "-q", "-v", voice, "--ipa", "--sep=_"],
+        [command, "-q", "-v", voice, notation, "--sep=_"],
         log_path=log_path,
         stdin_path=text,
         stdout_path=output,

@@ -131,6 +131,17 @@ _LONGEST = max(len(key) for key in IPA_TO_ENGLISH_MODEL)
 # grammar"): a forced alignment has one path, so a cross-language one searches wide.
 CROSS_LANGUAGE_BEAMS: dict[str, float] = {"beam": 1e-200, "wbeam": 1e-200, "pbeam": 1e-200}
 _STRESS = "ˈˌ"
+# espeak-ng writes "??" in its IPA for a phoneme its tables give no IPA for (German "wurde"
+# v_ˌ??_d_ə, whose phoneme is UR: a vowel with a vocalised r). Such a phone is read from
+# espeak-ng's mnemonic at the same place (``-x``), by its first symbol: the mnemonics follow
+# Kirshenbaum's ASCII IPA, where a letter not listed here stands for itself.
+UNKNOWN_PHONE = "??"
+MNEMONIC_TO_IPA = {
+    "A": "ɑ", "&": "æ", "0": "ɒ", "V": "ʌ", "@": "ə", "3": "ɜ", "E": "ɛ", "I": "ɪ",
+    "O": "ɔ", "U": "ʊ", "Y": "ʏ", "W": "œ", "8": "ɵ", "6": "ɐ", "C": "ç", "S": "ʃ",
+    "Z": "ʒ", "T": "θ", "D": "ð", "N": "ŋ", "R": "ʁ", "Q": "ʔ",
+}  # fmt: skip
+_MNEMONIC_STRESS = "',"
 # espeak-ng's spellings that are not IPA, per its phoneme tables: "ε" (Greek epsilon) in
 # Danish, "sx" for the Swedish sj-sound, "?" for a glottal stop.
 _ESPEAK_SPELLINGS = {"ε": "ɛ", "sx": "ɧ", "?": "ʔ"}
@@ -148,6 +159,30 @@ def espeak_ipa_words(line: str) -> list[list[str]]:
         if kept:
             words.append(kept)
     return words
+
+
+def fill_unknown_phones(ipa_line: str, mnemonic_line: str) -> str:
+    """``ipa_line`` (espeak-ng's ``--ipa --sep=_``) with each UNKNOWN_PHONE replaced by the IPA
+    for the mnemonic at the same place in ``mnemonic_line`` (``-x --sep=_`` of the same
+    text); unchanged where the two do not pair phone for phone."""
+    words, mnemonic_words = ipa_line.split(), mnemonic_line.split()
+    if len(words) != len(mnemonic_words):
+        return ipa_line
+    filled = []
+    for word, mnemonics in zip(words, mnemonic_words, strict=True):
+        phones, symbols = word.split("_"), mnemonics.split("_")
+        if len(phones) == len(symbols):
+            phones = [
+                _from_mnemonic(symbol) if UNKNOWN_PHONE in phone else phone
+                for phone, symbol in zip(phones, symbols, strict=True)
+            ]
+        filled.append("_".join(phones))
+    return " ".join(filled)
+
+
+def _from_mnemonic(symbol: str) -> str:
+    first = symbol.lstrip(_MNEMONIC_STRESS)[:1]
+    return MNEMONIC_TO_IPA.get(first, first)
 
 
 def ipa_phone(token: str) -> str:
