@@ -792,11 +792,12 @@ def _trimmed(word: dict[str, Any]) -> dict[str, Any] | None:
     is."""
     phones = [list(phone) for phone in word["phones"]]
     first, last = phones[0], phones[-1]
-    if not (_took_in_pause(*first) or _took_in_pause(*last)):
+    cut_first, cut_last = _took_in_pause(*first), _took_in_pause(*last)
+    if not (cut_first or cut_last):
         return None
-    if _took_in_pause(*first):
+    if cut_first:
         first[1] = first[2] - TRIMMED_CONSONANT
-    if _took_in_pause(*last):
+    if cut_last:
         last[2] = last[1] + TRIMMED_CONSONANT
     return {**word, "start": first[1], "end": last[2], "phones": phones}
 
