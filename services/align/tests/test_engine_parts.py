@@ -402,6 +402,32 @@ def test_a_word_ends_before_the_gap_that_cuts_a_breath_off_it(last: str) -> None
     assert second.start == pytest.approx(0.86, abs=0.005)
 
 
+@pytest.mark.parametrize(("sound", "released"), [(0.07, True), (0.2, False)])
+def test_a_final_stop_released_past_its_end_window_keeps_its_release(
+    sound: float, released: bool
+) -> None:
+    """Slow speech: "ate quickly" after a pause, with a vowel to 0.6 s, the /t/'s closure (45
+    ms), its aspirated release (70 ms), the /k/'s closure (40 ms). The aligner put the /t/
+    inside the vowel and the rest in a pause (the check sentences' "ate" had ended 135 ms
+    early and "quickly" started 75 ms late). The word ends where the release ends, and the next
+    word, a stop's closure away, starts there. A longer sound after the closure (a breath) is
+    no release: left as aligned."""
+    rate = 16000
+    burst = breath(sound, sigma=1500)
+    samples = silence(0.3) + tone(0.3) + silence(0.045) + burst + silence(0.04) + tone(0.3)
+    first = Segment("ate", 0.3, 0.59, [Segment("EY", 0.3, 0.55), Segment("T", 0.55, 0.59)])
+    speech = 0.685 + sound
+    phones = [
+        Segment("K", speech + 0.01, speech + 0.05),
+        Segment("AE", speech + 0.05, speech + 0.3),
+    ]
+    second = Segment("quick", speech + 0.01, speech + 0.3, phones)
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
+    end = 0.645 + sound if released else 0.59
+    assert first.end == first.phones[-1].end == pytest.approx(end, abs=0.006)
+    assert second.start == pytest.approx(end if released else speech + 0.01, abs=0.006)
+
+
 def test_a_word_starts_after_the_gap_that_cuts_a_breath_off_it() -> None:
     """An in-breath 0.6-0.8 s, 60 ms of silence, speech from 0.86 s: the aligner began the
     word in the breath (0.65 s), over its first two phones; it starts at the speech, its first
