@@ -301,6 +301,35 @@ def test_a_phrase_final_vowel_ends_before_the_breath_after_it(
 
 
 @pytest.mark.slow
+def test_a_vowel_stretched_over_its_breath_tail_ends_before_it(
+    material: Materials, tmp_path: Path
+) -> None:
+    """After the speaker adaptation the aligner put "dinner,"'s /n/ on its last vowel and that
+    vowel on the breath after it (espeak-ng's en+f2, never tuned on): the vowel's fall lay in
+    the /n/ and the word ended 140 ms late (engines/refine.py)."""
+    condition = material["heldout_clean_en_f2"]
+    scores, _ = align(condition, tmp_path)
+    labels = [word.label for word in condition.speech.words]
+    assert scores.word_errors[2 * labels.index("dinner,") + 1] <= 0.02
+    assert max(scores.word_errors) <= 0.1, scores.summary("word")
+
+
+@pytest.mark.slow
+def test_a_final_stop_keeps_a_release_the_aligner_left_in_a_pause(
+    material: Materials, tmp_path: Path
+) -> None:
+    """Read slowly, "ate quickly": the /t/'s closure, its 70 ms release and the /k/'s closure.
+    The aligner put the /t/ in the vowel and the rest in a pause: "ate" ended 135 ms early and
+    "quickly" started 75 ms late (engines/refine.py)."""
+    condition = material["check_clean_slow_en_us"]
+    scores, _ = align(condition, tmp_path)
+    ate = [word.label for word in condition.speech.words].index("ate")
+    assert scores.word_errors[2 * ate + 1] <= 0.02  # its end
+    assert scores.word_errors[2 * ate + 2] <= 0.02  # "quickly,"'s start
+    assert max(scores.word_errors) <= 0.1, scores.summary("word")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("condition", ["heldout_clean_en_us", "check_clean_en_us"])
 def test_a_breath_in_a_pause_is_not_taken_for_a_word(
     condition: str, material: Materials, tmp_path: Path
