@@ -339,6 +339,21 @@ def test_a_vowel_or_nasal_gives_back_a_shorter_pause(phone: str, given_back: boo
     assert second.start == pytest.approx(0.38 if given_back else 0.3, abs=0.005)
 
 
+@pytest.mark.parametrize(("phone", "given_back"), [("AE", True), ("B", False)])
+def test_a_vowel_gives_back_a_pause_that_starts_inside_it(phone: str, given_back: bool) -> None:
+    """ "day, and" (Festival's ked): the aligner joined the words 45 ms before the end of
+    "day,"'s vowel and gave "and"'s AE that tail, the 0.24 s pause and the vowel. A vowel holds
+    no silence: the pause goes back, and "day," ends where its sound does. In a stop the
+    silence may be its closure: left as aligned."""
+    rate = 16000
+    samples = silence(0.3) + tone(0.3) + silence(0.24) + tone(0.3)
+    first = Segment("day", 0.3, 0.555, [Segment("D", 0.3, 0.35), Segment("EY", 0.35, 0.555)])
+    second = Segment("and", 0.555, 1.14, [Segment(phone, 0.555, 1.0), Segment("N", 1.0, 1.14)])
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
+    assert second.start == pytest.approx(0.84 if given_back else 0.555, abs=0.005)
+    assert first.end == pytest.approx(0.6 if given_back else 0.555, abs=0.006)
+
+
 def test_an_edge_phone_quiet_to_its_end_gives_back_all_but_the_shortest_phone() -> None:
     """The aligner gave "the" 0.2 s of the pause before it and its DH started (too weak to
     show) in the phone's last frame: the word now starts there, the DH MIN_PHONE long."""
