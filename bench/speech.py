@@ -88,6 +88,29 @@ CHECK = (
     "Nobody from Ottawa remembered an aria by Elgar.",
     "Our new neighbour Ingrid owns a yellow umbrella and an enormous owl.",
 )
+# Sentences opening with /h/ words, each after a pause: made for the /h/ onset rule
+# (engines/refine.py; H_INITIAL chose its settings, H_INITIAL_CHECK checked them). No
+# condition of `make bench`; test_connected_accuracy.py aligns H_INITIAL in Festival's kal.
+H_INITIAL = (
+    "He opened the window and looked at the garden.",
+    "Hannah painted the fence green last summer.",
+    "How many people came to the meeting yesterday?",
+    "Her brother sold his old car to a neighbour.",
+    "Henry walked home slowly through the park.",
+    "Have you seen the new bridge near the station?",
+    "Hungry birds gathered near the roof.",
+    "Harold always reads the paper before breakfast.",
+)
+H_INITIAL_CHECK = (
+    "Hello, said the tall man at the door.",
+    "Hold the rope tightly with both hands.",
+    "Half my lunch went missing today.",
+    "Hope is a thing with feathers, wrote the poet.",
+    "Hurry, or we will miss the last train.",
+    "Hugo found a small hotel by the lake.",
+    "Heavy clouds rolled over western hills.",
+    "Hear those bells ringing loudly.",
+)
 VOICES = ("en-us", "en", "en-us+f3")
 # espeak-ng's MBROLA voices (see above): American female, two American male, British male.
 MBROLA_PREFIX = "mb-"
