@@ -365,7 +365,7 @@ def rising_noise(seconds: float, peak: float = 1500, rate: int = 16000) -> array
 
 @pytest.mark.parametrize(("phone", "rise"), [("HH", 0.06), ("F", 0.06), ("HH", 0.0)])
 def test_an_h_after_a_pause_starts_where_its_rise_begins(phone: str, rise: float) -> None:
-    """An /h/ whose aspiration rises from the pause's floor over 60 ms (from 0.3 s), as in
+    """An /h/ whose aspiration rises from the pause's floor over 60 ms (from 0.6 s), as in
     Festival's and MBROLA's voices, crosses the edge threshold well into the rise: the word
     starts where the rise begins. Other phones keep the threshold; an /h/ at full strength
     at once (espeak-ng's) starts where it did."""
