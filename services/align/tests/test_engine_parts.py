@@ -10,6 +10,8 @@ import random
 import sys
 import time
 from array import array
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +381,40 @@ def test_an_h_after_a_pause_starts_where_its_rise_begins(phone: str, rise: float
         assert second.start == pytest.approx(0.6, abs=0.01)
     else:
         assert second.start > 0.6 + rise / 2
+
+
+def steady_noise(seconds: float, sigma: float, seed: int = 3, rate: int = 16000) -> array[int]:
+    noise = random.Random(seed)
+    return array("h", (round(noise.gauss(0, sigma)) for _ in range(round(seconds * rate))))
+
+
+def room_noise(seconds: float, rate: int = 16000) -> array[int]:
+    """Noise whose level swings by 14 dB every 20 ms, as a recording room's may."""
+    parts = [steady_noise(0.02, (4, 20)[i % 2], seed=i) for i in range(round(seconds / 0.02))]
+    return array("h", (x for part in parts for x in part))
+
+
+@pytest.mark.parametrize(
+    ("pause", "murmur", "start"),
+    [
+        (partial(steady_noise, sigma=4), 12, 0.6),  # a closure's murmur 9.5 dB over the pause
+        (partial(steady_noise, sigma=4), 0, 0.64),  # no murmur: the burst
+        (room_noise, 20, 0.64),  # the murmur as loud as the pause's loud moments
+    ],
+)
+def test_a_word_after_a_pause_starts_where_its_sound_rises_above_the_pause(
+    pause: Callable[[float], array[int]], murmur: float, start: float
+) -> None:
+    """A steady pause (from 0.3 s), then a stop's closure murmur from 0.6 s, 53 dB below the
+    burst at 0.64 s and far below the edge threshold, as MBROLA's recorded closures after its
+    digital silence: the word starts where the murmur rises above the pause, not at the burst.
+    Where the pause's own level swings as high as the murmur, it starts at the burst."""
+    rate = 16000
+    samples = tone(0.3) + pause(0.3) + steady_noise(0.04, murmur) + tone(0.3)
+    first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
+    second = Segment("to", 0.65, 0.94, [Segment("T", 0.65, 0.7), Segment("UW", 0.7, 0.94)])
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
+    assert second.start == pytest.approx(start, abs=0.006)
 
 
 def test_an_edge_phone_quiet_to_its_end_gives_back_all_but_the_shortest_phone() -> None:
