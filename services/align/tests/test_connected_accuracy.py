@@ -4,13 +4,13 @@ goes.
 
 Floors sit a few points under what the built-in engine measured (word edges within 20 ms:
 espeak-ng clean 94.7 %, 20 dB 89.5 %, 10 dB 86.8 %, two speakers 93.4 %; Festival's HTS voice
-clean 93.4 %, 10 dB 81.6 %, its diphone voice clean 80.3 %; README, Performance; ``make
+clean 95.4 %, 10 dB 81.6 %, its diphone voice clean 80.3 %; README, Performance; ``make
 bench`` prints them beside plain pocketsphinx), so that a regression fails and a little
 spread between machines does not (the material itself is deterministic). Neither the
 refinement, the speaker adaptation nor the denoising may make things worse than going
 without. On sentences no step was tuned on (bench/speech.py HELD_OUT), AutoPhon must still
-beat plain pocketsphinx clearly (measured: espeak-ng en-us 92.1 % against 75.7 %, Festival's
-HTS voice 92.9 % against 87.9 %).
+beat plain pocketsphinx clearly (measured: espeak-ng en-us 93.6 % against 75.7 %, Festival's
+HTS voice 94.3 % against 87.9 %).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def assert_joined_starts_in_time(
     ("condition", "floor", "largest"),
     [
         ("clean_en_us", 0.92, 0.1),
-        ("clean_festival_slt", 0.89, 0.1),
+        ("clean_festival_slt", 0.92, 0.1),
         ("clean_festival_kal", 0.77, 0.1),
     ],
 )
