@@ -86,6 +86,21 @@ def ends_before_pauses(
     ]
 
 
+def starts_after_pauses(
+    condition: Material, folder: Path, first: Callable[[str], bool], pause: float = 0.1
+) -> list[tuple[str, float]]:
+    """(label, start error) of each word of ``condition``, as AutoPhon aligns it, whose first
+    phone is one where ``first(phone)`` and before which the speaker pauses (over ``pause``
+    s; the first word too)."""
+    scores, _ = align(condition, folder)
+    words = condition.speech.words
+    return [
+        (word.label, scores.word_errors[2 * i])  # word i's start
+        for i, word in enumerate(words)
+        if (i == 0 or word.start - words[i - 1].end > pause) and first(word.phones[0].label)
+    ]
+
+
 def joined_starts(
     condition: Material, folder: Path, joins: Callable[[Timed, Timed], bool]
 ) -> list[tuple[str, float]]:
@@ -337,14 +352,9 @@ def test_a_word_after_a_long_pause_starts_where_its_sound_rises(
     """Festival's HTS voice releases a stop after a pause slowly, its first 15-30 ms far
     below the edge threshold but above the pause: "Professor" and "Please" started 42-43 ms
     late, and "Then" 25 ms early (engines/refine.py)."""
-    condition = material["clean_festival_slt"]
-    scores, _ = align(condition, tmp_path)
-    words = condition.speech.words
-    after_pause = [
-        (word.label, scores.word_errors[2 * i])
-        for i, word in enumerate(words)
-        if i > 0 and word.start - words[i - 1].end > 0.3
-    ]
+    after_pause = starts_after_pauses(
+        material["clean_festival_slt"], tmp_path, lambda phone: True, pause=0.3
+    )
     assert {"Then", "Professor", "Please"} <= {label for label, _ in after_pause}
     assert all(error <= 0.02 for _, error in after_pause), after_pause
 
@@ -357,12 +367,9 @@ def test_an_h_after_a_pause_starts_where_its_aspiration_rises(tmp_path: Path) ->
     if missing := festival.available():
         pytest.skip(f"{missing}; `make test` installs it where apt can")
     speech = connected(H_INITIAL, festival.PREFIX + "kal")
-    scores, _ = align(Material("h_initial_kal", speech), tmp_path)
-    after_pause = [
-        (word.label, scores.word_errors[2 * i])
-        for i, word in enumerate(speech.words)
-        if word.phones[0].label == "hh" and (i == 0 or word.start - speech.words[i - 1].end > 0.1)
-    ]
+    after_pause = starts_after_pauses(
+        Material("h_initial_kal", speech), tmp_path, lambda phone: phone == "hh"
+    )
     assert len(after_pause) == 8
     assert all(error <= 0.02 for _, error in after_pause), after_pause
 
