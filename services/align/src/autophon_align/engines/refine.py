@@ -81,7 +81,9 @@ edges within 20 ms 6970 -> 7004: Festival's slt +1.4 to +2.0 points in each sent
 ked +0.7 to +2.1, MBROLA's us2, us3 and en1 up to +3.6, Norwegian +1.6; Swedish -1.5, and
 MBROLA us1, us2 and two espeak-ng voices lost one or two edges elsewhere through the speaker
 adaptation. In-breath conditions with two more seeds +8 of 1736 edges, the /h/ sentences
-(eight voices) +1 of 1904.
+(eight voices) +1 of 1904 (ked's "Hurry," 31 -> 70 ms early: noise 4-7 dB over the rest of
+the pause's loudest lies before it). The /h/ walk above stays: without it the /h/ sentences
+keep that count, but Festival's /h/ onsets lie 5-20 ms later.
 
 A pause may hold another sound: a breath, a click, a cough. Where the level falls below the
 threshold for ``SEPARATING_GAP`` or more between the word and such a sound, the word's edge is
