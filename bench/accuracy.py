@@ -80,6 +80,8 @@ PLAIN_ASSETS = {
     "whole_up_to_seconds": "1000000",
 }
 THRESHOLDS_MS = (10, 20, 50)
+# The voices of every noisy condition; the others only at 10 dB SNR.
+NOISY_VOICES = (VOICES[0], FESTIVAL_VOICES[1])
 # Other voices as noise (babble), in the tuned sentences' conditions only: four talkers (dB SNR).
 BABBLE_DB = 10
 # In-breaths in the pauses, in the tuned sentences' conditions only (dB below the speech).
@@ -160,12 +162,13 @@ def materials(wanted: Collection[str] | None = None) -> list[Material]:
             builders[f"{prefix}clean_slow_{_label(VOICES[0])}"] = partial(
                 connected, sentences, VOICES[0], words_per_minute=SLOW_WORDS_PER_MINUTE
             )
-        for voice in (VOICES[0], FESTIVAL_VOICES[1]):
+        for voice in (*VOICES, *FESTIVAL_VOICES):
             suffix = "" if voice == VOICES[0] else f"_{_label(voice)}"
             clean = builders[f"{prefix}clean_{_label(voice)}"]
-            for db in noises:
+            main = voice in NOISY_VOICES
+            for db in noises if main else (10,):
                 builders[f"{prefix}noise_{db}db{suffix}"] = partial(_noisy, clean, db)
-            if not prefix:
+            if main and not prefix:
                 builders[f"noise_babble_{BABBLE_DB}db{suffix}"] = partial(_babbled, clean)
                 builders[f"breaths_{BREATH_DB}db{suffix}"] = partial(_breathed, clean)
         names += [n for n in builders if n not in names] + ([] if prefix else ["two_speakers"])
