@@ -7,10 +7,11 @@ test_long_recordings.py, cli/tests/test_languages_pipeline.py) and by ``make ben
 espeak-ng (through its C library, ``libespeak-ng.so.1``, with ctypes) reports, while it
 synthesises, the sample at which each word and each phoneme starts. A word starts at its word
 event, or, after a pause, at its first phoneme; it ends where the next word starts or where a
-pause phoneme ("_", "_:", "_!") starts. Phone boundaries are the phoneme events inside a word.
-Word events are matched to the text's words by their text position: espeak-ng speaks a few
-words as one ("was the"), which then form one timed unit whose inner boundaries are not known,
-and may split a compound in two, which stays one word.
+pause phoneme ("_", "_:", "_!") starts (one inside a word, as Polish's 18 ms syllable break
+in "Wiśniewski" or Icelandic's "_|" before an r, is no pause). Phone boundaries are the
+phoneme events inside a word. Word events are matched to the text's words by their text
+position: espeak-ng speaks a few words as one ("was the"), which then form one timed unit whose
+inner boundaries are not known, and may split a compound in two, which stays one word.
 
 espeak-ng's MBROLA voices (``mb-us1``..., Debian's contrib and non-free packages ``mbrola`` and
 ``mbrola-us1``...; ``make mbrola-voices``) speak through MBROLA, a diphone synthesiser built
@@ -155,6 +156,105 @@ LANGUAGE_SENTENCES: dict[str, tuple[str, tuple[str, ...]]] = {
             "Barnen lekte i trädgården medan regnet föll stilla över staden.",
             "Vi ska resa till Visby med färjan nästa fredag klockan åtta.",
             "Han glömde sitt paraply på tåget och blev blöt hela vägen hem.",
+        ),
+    ),
+    "deu": (
+        "de",
+        (
+            "Lukas und Greta wohnten in einem alten Haus am Hafen von Hamburg.",
+            "Jeden Morgen kaufte sie Brot und Käse beim Bäcker an der Ecke.",
+            "Professor Schleiermacher hielt eine lange Vorlesung über die Geschichte der Sprache.",
+            "Die Kinder spielten im Garten, während der Regen leise über die Stadt fiel.",
+            "Wir fahren nächsten Freitag um acht Uhr mit der Fähre nach Rügen.",
+            "Er vergaß seinen Regenschirm im Zug und wurde auf dem ganzen Heimweg nass.",
+        ),
+    ),
+    "nld": (
+        "nl",
+        (
+            "Daan en Sanne woonden in een oud huis aan de haven van Rotterdam.",
+            "Elke ochtend kocht ze brood en kaas bij de bakker op de hoek.",
+            "Professor Vermeulen gaf een lange lezing over de geschiedenis van de taal.",
+            "De kinderen speelden in de tuin terwijl de regen zachtjes op de stad viel.",
+            "Volgende vrijdag gaan we om acht uur met de veerboot naar Texel.",
+            "Hij vergat zijn paraplu in de trein en werd de hele weg naar huis nat.",
+        ),
+    ),
+    "fra": (
+        "fr",
+        (
+            "Julien et Camille habitaient une vieille maison près du port de Marseille.",
+            "Chaque matin, elle achetait du pain et du fromage chez le boulanger du coin.",
+            "Le professeur Delacroix a donné un long cours sur les origines de la langue.",
+            "Les enfants jouaient dans le jardin pendant que la pluie tombait sur la ville.",
+            "Nous partirons pour la Corse en bateau vendredi prochain à huit heures.",
+            "Il a oublié son parapluie dans le train et il est rentré tout mouillé.",
+        ),
+    ),
+    "spa": (
+        "es",
+        (
+            "Pablo y Lucía vivían en una casa vieja junto al puerto de Valencia.",
+            "Cada mañana compraba pan y queso en la panadería de la esquina.",
+            "El profesor Echeverría dio una larga conferencia sobre la historia del idioma.",
+            "Los niños jugaban en el jardín mientras la lluvia caía suavemente sobre la ciudad.",
+            "El próximo viernes viajaremos a Mallorca en barco a las ocho.",
+            "Olvidó su paraguas en el tren y llegó mojado a casa.",
+        ),
+    ),
+    "ita": (
+        "it",
+        (
+            "Marco e Giulia abitavano in una vecchia casa vicino al porto di Genova.",
+            "Ogni mattina comprava pane e formaggio dal fornaio sulla piazza.",
+            "Il professor Bernardini ha tenuto una lunga lezione sulla storia della lingua.",
+            "I bambini giocavano in giardino mentre la pioggia cadeva piano sulla città.",
+            "Venerdì prossimo andremo in Sardegna con il traghetto alle otto.",
+            "Ha dimenticato il suo ombrello sul treno ed è tornato a casa bagnato.",
+        ),
+    ),
+    "por": (
+        "pt",
+        (
+            "João e Beatriz moravam numa casa velha perto do porto de Lisboa.",
+            "Todas as manhãs ela comprava pão e queijo na padaria da esquina.",
+            "O professor Figueiredo deu uma longa palestra sobre a história da língua.",
+            "As crianças brincavam no jardim enquanto a chuva caía devagar sobre a cidade.",
+            "Na próxima semana vamos de barco para a Madeira às oito horas.",
+            "Ele esqueceu o chapéu no comboio e chegou a casa molhado.",
+        ),
+    ),
+    "pol": (
+        "pl",
+        (
+            "Tomasz i Agnieszka mieszkali w starym domu nad portem w Gdańsku.",
+            "Każdego ranka kupowała chleb i ser w piekarni na rogu.",
+            "Profesor Wiśniewski wygłosił długi wykład o historii języka.",
+            "Dzieci bawiły się w ogrodzie, a deszcz cicho padał na miasto.",
+            "W przyszły piątek popłyniemy promem na Hel o ósmej rano.",
+            "Zapomniał parasola w pociągu i wrócił do domu cały mokry.",
+        ),
+    ),
+    "fin": (
+        "fi",
+        (
+            "Matti ja Liisa asuivat vanhassa talossa Turun sataman lähellä.",
+            "Joka aamu hän osti leipää ja juustoa kulman leipomosta.",
+            "Professori Virtanen piti pitkän luennon kielen historiasta.",
+            "Lapset leikkivät puutarhassa, kun sade satoi hiljaa kaupungin ylle.",
+            "Ensi perjantaina matkustamme lautalla Ahvenanmaalle kello kahdeksan.",
+            "Hän unohti sateenvarjonsa junaan ja kastui koko kotimatkan.",
+        ),
+    ),
+    "isl": (
+        "is",
+        (
+            "Jón og Guðrún bjuggu í gömlu húsi við höfnina í Reykjavík.",
+            "Á hverjum morgni keypti hún brauð og ost í bakaríinu á horninu.",
+            "Prófessor Sigurðsson hélt langan fyrirlestur um sögu tungumálsins.",
+            "Börnin léku sér í garðinum á meðan rigningin féll hljótt yfir bæinn.",
+            "Við förum til Vestmannaeyja með ferjunni næsta föstudag klukkan átta.",
+            "Hann gleymdi regnhlífinni sinni í rútunni og varð blautur alla leiðina heim.",
         ),
     ),
 }
@@ -396,7 +496,7 @@ def _timed_words(text: str, events: Sequence[Event], sample_rate: int, total: in
         units.append((word[0], start, end, phones))
         return True
 
-    for kind, position, sample, name in events:
+    for number, (kind, position, sample, name) in enumerate(events):
         time = sample / sample_rate
         if kind == _EVENT_WORD:
             index = word_at(position - 1)
@@ -406,6 +506,8 @@ def _timed_words(text: str, events: Sequence[Event], sample_rate: int, total: in
                 after_pause = False
             word, phonemes = (index, time), []
         elif kind == _EVENT_PHONEME and name.startswith("_"):
+            if phonemes and _inside_word(events, number):
+                continue  # a syllable break (Polish "Wiśniewski"), Icelandic's "_|" before r
             if close(time):
                 word, phonemes = None, []
             after_pause = True
@@ -420,6 +522,17 @@ def _timed_words(text: str, events: Sequence[Event], sample_rate: int, total: in
         Timed(label, start, end, phones)
         for label, (_, start, end, phones) in zip(labels, units, strict=True)
     ]
+
+
+def _inside_word(events: Sequence[Event], number: int) -> bool:
+    """Whether the pause phoneme ``events[number]``, after a sound of a word, lies inside it:
+    another sound follows, with no word event between."""
+    for kind, _, _, name in events[number + 1 :]:
+        if kind == _EVENT_WORD:
+            return False
+        if kind == _EVENT_PHONEME and name:
+            return not name.startswith("_")
+    return False
 
 
 def boundary_errors(

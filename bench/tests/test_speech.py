@@ -52,6 +52,17 @@ def test_boundary_errors_compare_known_boundaries_only(tmp_path: Path) -> None:
         boundary_errors(timings, aligned[:-1])
 
 
+def test_a_pause_phoneme_inside_a_word_does_not_end_it(tmp_path: Path) -> None:
+    # espeak-ng's Polish voice breaks "Wiśniewski" after its "nie" with an 18 ms pause
+    # phoneme, "_"; the word runs on to the next word's event, with all its phones.
+    text = "Profesor Wiśniewski wygłosił"
+    timings = record(text, "pl", tmp_path / "a.wav", words_per_minute=WORDS_PER_MINUTE)
+    name, following = timings[1], timings[2]
+    assert name.label == "Wiśniewski"
+    assert name.end == following.start
+    assert len(name.phones) >= 8 and name.phones[-1].end == name.end
+
+
 def test_an_mbrola_voice_is_timed_by_the_durations_mbrola_was_given(tmp_path: Path) -> None:
     if missing := mbrola_available():
         pytest.skip(missing)
