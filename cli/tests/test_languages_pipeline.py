@@ -1,4 +1,4 @@
-"""Danish, Norwegian and Swedish through ``autophon local``'s public API: connected speech
+"""Danish, Norwegian, Swedish and German through ``autophon local``'s public API: connected speech
 synthesised by espeak-ng's voices, with word timings from its synthesis events
 (bench/speech.py), aligned by the built-in engine across languages."""
 
@@ -40,9 +40,17 @@ PASSAGES = {
         "Sedan lyste solen varmt, och genast tog vandraren av sig kappan. Och så var "
         "nordanvinden tvungen att erkänna att solen var den starkaste av de två.",
     ),
+    "deu": (
+        "de",
+        "Einst stritten sich Nordwind und Sonne, wer von ihnen beiden wohl der Stärkere wäre, "
+        "als ein Wanderer, der in einen warmen Mantel gehüllt war, des Weges daherkam.",
+        "Jetzt ließ die Sonne ihre freundlichen Strahlen vom Himmel scheinen, und schon nach "
+        "wenigen Augenblicken zog der Wanderer seinen Mantel aus. Da musste der Nordwind "
+        "zugeben, dass die Sonne von ihnen beiden der Stärkere war.",
+    ),
 }
 # How the test uploads each: a code or one of its aliases.
-UPLOADED_AS = {"dan": "da", "nob": "nor", "swe": "swedish"}
+UPLOADED_AS = {"dan": "da", "nob": "nor", "swe": "swedish", "deu": "deutsch"}
 WITHIN = 0.05  # s
 SHARE = 0.8
 
@@ -59,7 +67,7 @@ class Recording:
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory: pytest.TempPathFactory) -> list[Recording]:
     """Two recordings per language, made once per test session (about a second each)."""
-    folder = tmp_path_factory.mktemp("nordic")
+    folder = tmp_path_factory.mktemp("languages")
     made = []
     for code, (voice, *texts) in PASSAGES.items():
         for number, text in enumerate(texts, start=1):
@@ -92,7 +100,7 @@ def tier(archive: zipfile.ZipFile, member: str, name: str, folder: Path) -> list
 
 @pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_nordic_speech_aligns_across_languages(
+def test_speech_in_other_languages_aligns_across_languages(
     server: str,
     recordings: list[Recording],
     tmp_path: Path,

@@ -258,18 +258,35 @@ def test_a_quiet_recording_or_one_off_zero_aligns_as_it_would_at_its_level(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("condition", "floor"), [("dan_clean_da", 0.8), ("nob_clean_nb", 0.8), ("swe_clean_sv", 0.85)]
+    ("condition", "floor", "largest"),
+    [
+        ("dan_clean_da", 0.8, 0.1),
+        ("nob_clean_nb", 0.8, 0.1),
+        ("swe_clean_sv", 0.85, 0.1),
+        ("deu_clean_de", 0.88, 0.1),
+        ("nld_clean_nl", 0.75, 0.1),
+        ("fra_clean_fr", 0.74, 0.1),
+        ("spa_clean_es", 0.8, 0.1),
+        ("ita_clean_it", 0.78, 0.4),
+        ("por_clean_pt", 0.73, 0.15),
+        ("pol_clean_pl", 0.65, 0.35),
+        ("fin_clean_fi", 0.73, 0.2),
+        ("isl_clean_is", 0.77, 0.1),
+    ],
 )
 def test_other_languages_across_the_english_model(
-    material: Materials, tmp_path: Path, condition: str, floor: float
+    material: Materials, tmp_path: Path, condition: str, floor: float, largest: float
 ) -> None:
-    """Six connected sentences in each Nordic language (measured: Danish 83.8 %, Norwegian
-    83.8 %, Swedish 89.2 % of word edges within 20 ms; plain pocketsphinx with the same
-    pronunciations 78.5, 66.9, 68.5 %): floors, nothing beyond 100 ms, and over plain."""
+    """Six connected sentences in each language aligned across languages (within 20 ms,
+    measured: Danish 83.1 %, Norwegian 85.4, Swedish 87.7, German 91.8, Dutch 78.5, French
+    77.5, Spanish 82.9, Italian 81.4, Portuguese 76.4, Polish 68.3, Finnish 76.5, Icelandic
+    80.8; plain pocketsphinx with the same pronunciations 3.8 to 19.4 points lower): floors,
+    the largest error (beyond 100 ms where espeak-ng speaks a closure as digital silence, in
+    Italian "otto.", or a one-consonant Polish word, docs/engines.md), and over plain."""
     scores, _ = align(material[condition], tmp_path / "on")
     plain, _ = align(material[condition], tmp_path / "plain", PLAIN_ASSETS)
     assert within_20ms(scores) >= floor, scores.summary("word")
-    assert max(scores.word_errors) <= 0.1, scores.summary("word")
+    assert max(scores.word_errors) <= largest, scores.summary("word")
     assert within_20ms(scores) >= within_20ms(plain) + 0.03, plain.summary("word")
 
 

@@ -26,7 +26,7 @@ from autophon_core.config import DEFAULT_LANGUAGES, LanguageConfig, Settings
 from autophon_core.languages import guess_language, known_code, resolve_language
 from autophon_core.lexicon import Lexicon, dictionary_path
 
-ENGLISH, DANISH, NORWEGIAN, SWEDISH = DEFAULT_LANGUAGES
+ENGLISH, DANISH, NORWEGIAN, SWEDISH = DEFAULT_LANGUAGES[:4]
 
 
 def test_every_arpabet_phone_has_one_ipa_label() -> None:
@@ -53,9 +53,19 @@ def test_espeak_ipa_is_cleaned_into_ipa_phones() -> None:
     assert model_phone("☃") is None
     # A diphthong written as one phone is the English diphthong, not the vowel it starts with
     # (length ignored), and one the table lacks is its first vowel.
-    assert [model_phone(p) for p in ["aɪ", "aʊ", "øy", "ɔʏ", "aːɪ", "ɛɪ"]] == [
+    assert [model_phone(p) for p in ["aɪ", "aʊ", "øy", "ɔʏ", "aːɪ", "ɛʊ"]] == [
         "AY", "AW", "OY", "OY", "AY", "EH"
     ]  # fmt: skip
+    # Other languages' spellings of them (Dutch "trein", "huis", "oud"; Finnish "aika"), and
+    # Spanish b between vowels, Polish ć and dź.
+    assert [model_phone(p) for p in ["ɛɪ", "œy", "ʌʊ", "ai", "β", "tɕ", "dʑ"]] == [
+        "EY", "OY", "AW", "AY", "B", "CH", "JH"
+    ]  # fmt: skip
+    # Icelandic "hljótt" (espeak-ng's "#" is voiceless) and French "la maison" (its "-" after
+    # an unstressed vowel).
+    assert espeak_ipa_words("l#_j_ˈoʊ_h_d") == [["l̥", "j", "oʊ", "h", "d"]]
+    assert espeak_ipa_words("l_a- m_ɛ_z_ˈɔ̃") == [["l", "a"], ["m", "ɛ", "z", "ɔ̃"]]
+    assert model_phone("l̥") == "L"
 
 
 def test_cross_language_engine_phones() -> None:
@@ -111,11 +121,12 @@ def test_a_phoneme_espeak_ng_has_no_ipa_for_is_read_from_its_mnemonic(tmp_path: 
 def test_aliases_resolve_to_configured_languages() -> None:
     languages = Settings().languages
     aliases = {"da": "dan", "DANISH": "dan", "nor": "nob", "no": "nob", "nb": "nob"}
-    aliases |= {"bokmål": "nob", "sv": "swe", "en": "eng"}
+    aliases |= {"bokmål": "nob", "sv": "swe", "en": "eng", "ger": "deu", "fi": "fin"}
+    aliases |= {"íslenska": "isl", "dut": "nld", "polski": "pol", "italiano": "ita"}
     for alias, code in aliases.items():
         found = resolve_language(alias, languages)
         assert found is not None and found.code == code, alias
-    assert resolve_language("fi", languages) is None
+    assert resolve_language("nn", languages) is None  # Nynorsk: known, not configured
 
 
 SWEDISH_SENTENCE = "hej jag heter sven och jag bor i göteborg med min fru och våra barn"

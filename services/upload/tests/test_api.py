@@ -72,11 +72,13 @@ def test_duplicate_names_are_refused_and_nothing_is_kept(
 def test_unknown_language_is_refused(client: TestClient, samples: Path) -> None:
     response = client.post("/api/v1/tasks", files=fox_files(samples), data={"language": "xx"})
     assert response.status_code == 400
-    assert response.json()["detail"] == (
+    detail = response.json()["detail"]
+    assert detail.startswith(
         "Unknown language 'xx'; available: eng (English (US, built-in)), dan (Danish (built-in, "
         "cross-language)), nob (Norwegian Bokmål (built-in, cross-language)), swe (Swedish "
-        "(built-in, cross-language))."
+        "(built-in, cross-language)), deu (German (built-in, cross-language)), "
     )
+    assert detail.endswith(", isl (Icelandic (built-in, cross-language)).")
 
 
 def test_oversize_upload_is_refused_while_streaming(
@@ -154,6 +156,11 @@ def test_events_stream_status_changes_and_close_after_final(
         ("nb", "nob"),
         ("sv", "swe"),
         ("SWE", "swe"),
+        ("de", "deu"),
+        ("French", "fra"),
+        ("español", "spa"),
+        ("pt", "por"),
+        ("suomi", "fin"),
     ],
 )
 def test_language_aliases_are_accepted(
@@ -172,7 +179,10 @@ def test_unknown_task_is_404(client: TestClient) -> None:
 
 def test_languages_health_and_metrics(client: TestClient) -> None:
     languages = {lang["code"]: lang for lang in client.get("/api/v1/languages").json()}
-    assert list(languages) == ["eng", "dan", "nob", "swe"]
+    assert list(languages) == [
+        *("eng", "dan", "nob", "swe", "deu", "nld", "fra", "spa", "ita", "por", "pol", "fin"),
+        "isl",
+    ]
     assert languages["eng"]["engines"] == ["pocketsphinx"]
     assert {"nor", "no", "nb", "norwegian"} <= set(languages["nob"]["aliases"])
     assert {"da", "danish"} <= set(languages["dan"]["aliases"])

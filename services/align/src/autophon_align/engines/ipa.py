@@ -61,6 +61,18 @@ IPA_TO_ENGLISH_MODEL: dict[str, str] = {
     "œʏ": "OY",
     "ɔʏ": "OY",
     "ɔɪ": "OY",
+    # and the same diphthongs in other languages' spellings (Dutch "trein" ɛɪ, "huis" œy,
+    # "oud" ʌʊ; Finnish "ai", "au", "ei", "oi"; Portuguese "eu" eʊ)
+    "ɛɪ": "EY",
+    "ei": "EY",
+    "eɪ": "EY",
+    "ai": "AY",
+    "au": "AW",
+    "ʌʊ": "AW",
+    "ɑʊ": "AW",
+    "œy": "OY",
+    "oi": "OY",
+    "oɪ": "OY",
     # affricates
     "tʃ": "CH",
     "ʧ": "CH",
@@ -68,9 +80,14 @@ IPA_TO_ENGLISH_MODEL: dict[str, str] = {
     "dʒ": "JH",
     "ʤ": "JH",
     "dz": "JH",
+    "tɕ": "CH",  # Polish ć, cz
+    "dʑ": "JH",
+    "tʂ": "CH",
+    "dʐ": "JH",
     # plosives
     "p": "P",
     "b": "B",
+    "β": "B",  # Spanish b between vowels
     "t": "T",
     "d": "D",
     "ʈ": "T",
@@ -143,8 +160,9 @@ MNEMONIC_TO_IPA = {
 }  # fmt: skip
 _MNEMONIC_STRESS = "',"
 # espeak-ng's spellings that are not IPA, per its phoneme tables: "ε" (Greek epsilon) in
-# Danish, "sx" for the Swedish sj-sound, "?" for a glottal stop.
-_ESPEAK_SPELLINGS = {"ε": "ɛ", "sx": "ɧ", "?": "ʔ"}
+# Danish, "sx" for the Swedish sj-sound, "?" for a glottal stop, "#" for voiceless (Icelandic
+# "hljótt" l#_j_oʊ_h_d: l̥) and "-" after an unstressed French vowel ("la" l_a-).
+_ESPEAK_SPELLINGS = {"ε": "ɛ", "sx": "ɧ", "?": "ʔ", "#": "\u0325", "-": ""}
 _GLOTTAL = "ʔ"
 _STOED = "ˀ"
 
