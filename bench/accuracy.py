@@ -14,7 +14,8 @@ by the first espeak-ng voice (``clean_slow_``, 130 words a minute instead of 175
 espeak-ng's MBROLA voices are installed (``make mbrola-voices``), each set also in those four
 voices (``clean_mb_us1``...: diphones of recorded speech, timed by the durations MBROLA was
 given). Then the same six sentences in each language aligned across languages (Danish,
-Norwegian Bokmål, Swedish: bench/speech.py LANGUAGE_SENTENCES; ``dan_clean_da``...), clean in
+Norwegian Bokmål, Swedish, German, Dutch, French, Spanish, Italian, Portuguese, Polish,
+Finnish, Icelandic: bench/speech.py LANGUAGE_SENTENCES; ``dan_clean_da``...), clean in
 espeak-ng's voice (and MBROLA's Swedish voices) and at 10 dB SNR. Each file
 goes through the upload worker's processing and the runner, as a task does, twice: as AutoPhon
 aligns it, and as plain pocketsphinx does (the dictionary's pronunciations only, both passes
