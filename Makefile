@@ -62,7 +62,8 @@ speech-deps:
 # espeak-ng's MBROLA voices for `make bench` (bench/speech.py), on request only: they are in
 # Debian's contrib and non-free sections (MBROLA's voices may not be used commercially), which
 # this reads for this one install from a source list of its own, leaving the system's as they are.
-MBROLA_PACKAGES := mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-sw1 mbrola-sw2
+MBROLA_PACKAGES := mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-sw1 mbrola-sw2 \
+	mbrola-de6 mbrola-nl2 mbrola-fr1 mbrola-pt1 mbrola-pl1
 mbrola-voices:
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  APT=$$(mktemp -d); chmod 755 $$APT; mkdir -p $$APT/lists/partial; \
