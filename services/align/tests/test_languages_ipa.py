@@ -24,7 +24,7 @@ from autophon_align.engines.pronunciations import build_task_lexicon, missing_wo
 from autophon_align.language_check import check_language
 from autophon_core.config import DEFAULT_LANGUAGES, LanguageConfig, Settings
 from autophon_core.languages import guess_language, known_code, resolve_language
-from autophon_core.lexicon import Lexicon, dictionary_path
+from autophon_core.lexicon import Lexicon, dictionary_path, normalise_words
 
 ENGLISH, DANISH, NORWEGIAN, SWEDISH = DEFAULT_LANGUAGES[:4]
 
@@ -168,6 +168,24 @@ def test_transcript_mostly_missing_from_the_dictionary_is_named() -> None:
     assert "Swedish" in check.hint()
     # English words in the dictionary: nothing to say.
     assert check_language(["the", "fox"], set(), ENGLISH, DEFAULT_LANGUAGES, True).warnings == []
+
+
+def test_a_transcript_in_another_language_with_many_dictionary_words_is_named() -> None:
+    # German uploaded as English: CMUdict knows 10 of these 17 words.
+    german = normalise_words(
+        "Am Montag fuhr Katharina Müller mit dem Zug von Dresden nach Leipzig, um ihre "
+        "Großmutter zu besuchen."
+    )
+    missing = {"besuchen", "dem", "großmutter", "ihre", "müller", "nach", "zu"}
+    check = check_language(german, missing, ENGLISH, DEFAULT_LANGUAGES, True)
+    assert check.warnings == [
+        "The transcripts look like German rather than English (US, built-in): if they are, "
+        "upload them again with language deu."
+    ]
+    # English with as many names missing from the dictionary: nothing to say.
+    english = normalise_words("Doctor Kowalczyk met Siobhan and Oskarsson in Vlissingen.")
+    names = {"kowalczyk", "siobhan", "oskarsson", "vlissingen"}
+    assert check_language(english, names, ENGLISH, DEFAULT_LANGUAGES, True).warnings == []
 
 
 def test_language_without_dictionary_is_checked_by_identification() -> None:

@@ -1,10 +1,11 @@
 """Does the transcript look like the language the task was uploaded with?
 
 Two signs, both told to the user as warnings (and, when nothing could be aligned, in the
-error): most of the words are missing from the language's dictionary, or (for a language
-without a dictionary, whose pronunciations all come from espeak-ng) a language identifier
-(py3langid, restricted to autophon_core.languages.KNOWN_LANGUAGES) is sure that the words
-are in another language.
+error): most of the words are missing from the language's dictionary, or a language identifier
+(py3langid, restricted to autophon_core.languages.KNOWN_LANGUAGES) is sure that the words are
+in another language. With a dictionary the identifier is asked only when more than
+IDENTIFY_SHARE of the words are missing from it: a German transcript uploaded as English has
+many words CMUdict knows ("am", "mit", "von", "Dresden"), so fewer than half are missing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from autophon_core.languages import LanguageGuess, guess_language, known_code, l
 
 # More than this share of the transcript's words missing from the dictionary is suspicious.
 MISSING_SHARE = 0.5
+# With a dictionary, the identifier is asked when more than this share is missing.
+IDENTIFY_SHARE = 0.2
 # Without a dictionary: the identifier must be this sure of another language, and give the
 # chosen one less than CHOSEN_FLOOR (Danish and Norwegian share most of their spelling).
 SURE = 0.9
@@ -49,12 +52,12 @@ def check_language(
         return LanguageCheck([], None, language.name)
     absent = sum(1 for word in words if word in missing)
     share = absent / len(words)
-    if has_dictionary and share <= MISSING_SHARE:
+    if has_dictionary and share <= IDENTIFY_SHARE:
         return LanguageCheck([], None, language.name)  # no need to load the identifier
     chosen = known_code(language) or language.code
     guess = guess_language(words, chosen)
     other = guess if guess is not None and guess.code != chosen else None
-    if has_dictionary:
+    if has_dictionary and share > MISSING_SHARE:
         message = (
             f"{absent} of {len(words)} words ({share:.0%}) of the transcripts are not in the "
             f"{language.name} dictionary"
