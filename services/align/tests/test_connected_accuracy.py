@@ -263,12 +263,12 @@ def test_a_quiet_recording_or_one_off_zero_aligns_as_it_would_at_its_level(
         ("dan_clean_da", 0.8, 0.1),
         ("nob_clean_nb", 0.8, 0.1),
         ("swe_clean_sv", 0.85, 0.1),
-        ("deu_clean_de", 0.88, 0.1),
-        ("nld_clean_nl", 0.75, 0.1),
-        ("fra_clean_fr", 0.74, 0.1),
+        ("deu_clean_de", 0.92, 0.1),
+        ("nld_clean_nl", 0.8, 0.1),
+        ("fra_clean_fr", 0.79, 0.1),
         ("spa_clean_es", 0.8, 0.1),
         ("ita_clean_it", 0.78, 0.4),
-        ("por_clean_pt", 0.73, 0.15),
+        ("por_clean_pt", 0.77, 0.15),
         ("pol_clean_pl", 0.65, 0.35),
         ("fin_clean_fi", 0.73, 0.2),
         ("isl_clean_is", 0.77, 0.1),
@@ -278,9 +278,11 @@ def test_other_languages_across_the_english_model(
     material: Materials, tmp_path: Path, condition: str, floor: float, largest: float
 ) -> None:
     """Six connected sentences in each language aligned across languages (within 20 ms,
-    measured: Danish 83.1 %, Norwegian 85.4, Swedish 87.7, German 91.8, Dutch 78.5, French
-    77.5, Spanish 82.9, Italian 81.4, Portuguese 76.4, Polish 68.3, Finnish 76.5, Icelandic
-    80.8; plain pocketsphinx with the same pronunciations 3.8 to 19.4 points lower): floors,
+    measured: Danish 83.1 %, Norwegian 85.4, Swedish 87.7, German 93.8, Dutch 82.3, French
+    81.2, Spanish 82.9, Italian 81.4, Portuguese 77.8, Polish 68.3, Finnish 76.5, Icelandic
+    80.8; plain pocketsphinx with the same pronunciations 4.6 to 19.4 points lower; German,
+    Dutch, French and Portuguese without the vowel-onset lead, which measured 91.8, 78.5, 77.5
+    and 76.4 with it, under their floors): floors,
     the largest error (beyond 100 ms where espeak-ng speaks a closure as digital silence, in
     Italian "otto.", or a one-consonant Polish word, docs/engines.md), and over plain."""
     scores, _ = align(material[condition], tmp_path / "on")

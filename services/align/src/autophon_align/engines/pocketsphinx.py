@@ -5,13 +5,14 @@ limit; this side writes the task's dictionary and the request, and reads the res
 Language assets (all optional): ``hmm`` (acoustic model folder, default the bundled en-us),
 ``dictionary`` (default the bundled CMUdict), ``phone_set`` ("ipa": a cross-language
 language, see engines/ipa.py), ``refine_boundaries`` ("false" turns off the
-pause-edge refinement), ``speaker_adaptation`` ("false" turns off the per-speaker MLLR
-adaptation and its second pass, engines/adaptation.py), ``denoise`` ("false" aligns noisy
-recordings as they are, not a denoised copy: engines/denoise.py), ``g2p_variants`` ("false"
-gives dictionary words only their dictionary pronunciations, not also the guessed one:
-engines/pronunciations.py), ``whole_up_to_seconds`` and
-``max_chunk_seconds`` (longer utterances are cut at pauses into chunks of at most this length,
-aligned one by one; engines/chunks.py),
+pause-edge refinement), ``vowel_onset_lead`` ("false" leaves a vowel-initial word joined to a
+sonorant where the aligner starts it: refine.advance_vowel_onsets), ``speaker_adaptation``
+("false" turns off the per-speaker MLLR adaptation and its second pass,
+engines/adaptation.py), ``denoise`` ("false" aligns noisy recordings as they are, not a
+denoised copy: engines/denoise.py), ``g2p_variants`` ("false" gives dictionary words only
+their dictionary pronunciations, not also the guessed one: engines/pronunciations.py),
+``whole_up_to_seconds`` and ``max_chunk_seconds`` (longer utterances are cut at pauses into
+chunks of at most this length, aligned one by one; engines/chunks.py),
 ``word_window_seconds`` (the word pass over a long utterance goes window by window),
 ``max_audio_seconds`` (longer recordings are refused before alignment starts),
 ``espeak_voice`` and ``g2p`` (see engines/pronunciations.py).
@@ -48,7 +49,7 @@ from autophon_align.engines.chunks import (
 )
 from autophon_align.engines.ipa import decoder_options, english_model_phones
 from autophon_align.engines.process import run_tool
-from autophon_align.engines.refine import MIN_SNR_DB
+from autophon_align.engines.refine import MIN_SNR_DB, VOWEL_ONSET_LEAD
 from autophon_core.config import LanguageConfig
 from autophon_core.languages import phone_set
 from autophon_core.lexicon import Lexicon, language_lexicon, pocketsphinx_model_dir
@@ -72,6 +73,7 @@ class PocketsphinxEngine:
         self.language = language
         self.model_dir = Path(language.assets.get("hmm", pocketsphinx_model_dir() / "en-us"))
         self.refine = _switched_on(language, "refine_boundaries")
+        self.vowel_onset_lead = _switched_on(language, "vowel_onset_lead")
         self.adapt = _switched_on(language, "speaker_adaptation")
         self.denoise = _switched_on(language, "denoise")
         self.guessed_variants = _switched_on(language, "g2p_variants")
@@ -100,6 +102,9 @@ class PocketsphinxEngine:
             f"{adaptation.MIN_LEVEL_DB:g} dB above the pauses (MLLR) and aligned again: "
             f"{'yes' if self.adapt else 'no'}, pause edges refined where speech stands "
             f"{MIN_SNR_DB:g} dB above the pauses: {'yes' if self.refine else 'no'}, "
+            f"a vowel-initial word joined to a sonorant started "
+            f"{1000 * VOWEL_ONSET_LEAD:g} ms earlier: "
+            f"{'yes' if self.refine and self.vowel_onset_lead else 'no'}, "
             f"recordings with speech less than {denoise.MAX_LEVEL_DB:g} dB above their "
             f"quietest tenth aligned on a denoised copy: {'yes' if self.denoise else 'no'}, "
             f"the guessed pronunciation a variant of dictionary words too: "
@@ -145,6 +150,7 @@ class PocketsphinxEngine:
             "log": str(work_dir / "pocketsphinx.log"),
             "progress": str(work_dir / PROGRESS_NAME),
             "refine": self.refine,
+            "vowel_onset_lead": self.vowel_onset_lead,
             "adapt": self.adapt,
             "denoise": self.denoise,
             "options": decoder_options(phone_set(self.language)),

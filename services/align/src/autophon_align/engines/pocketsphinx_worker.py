@@ -892,7 +892,8 @@ def _align_one(
         # A stretch aligned again (_mend) starts where a word ends: PAD into ``padded``.
         word_before = PAD if utterance.get("after_word") else None
         refine_words(words, padded, rate, levels, word_before)
-        advance_vowel_onsets(words)
+        if request.get("vowel_onset_lead", True):
+            advance_vowel_onsets(words)
     offset = start / rate - PAD
     lo, hi = start / rate, end / rate
     aligned = [_absolute(w, e, offset, lo, hi) for w, e in zip(words, entries, strict=True)]
