@@ -282,9 +282,9 @@ def test_other_languages_across_the_english_model(
     81.2, Spanish 82.9, Italian 81.4, Portuguese 77.8, Polish 68.3, Finnish 76.5, Icelandic
     80.8; plain pocketsphinx with the same pronunciations 4.6 to 19.4 points lower; German,
     Dutch, French and Portuguese without the vowel-onset lead, which measured 91.8, 78.5, 77.5
-    and 76.4 with it, under their floors): floors,
-    the largest error (beyond 100 ms where espeak-ng speaks a closure as digital silence, in
-    Italian "otto.", or a one-consonant Polish word, docs/engines.md), and over plain."""
+    and 76.4 with it, under their floors): floors, the largest error (beyond 100 ms in
+    Italian, where espeak-ng speaks a geminate's closure as digital silence, Polish "na Hel",
+    Finnish "kello" and Portuguese: docs/engines.md), and over plain."""
     scores, _ = align(material[condition], tmp_path / "on")
     plain, _ = align(material[condition], tmp_path / "plain", PLAIN_ASSETS)
     assert within_20ms(scores) >= floor, scores.summary("word")
