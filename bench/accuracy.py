@@ -16,7 +16,8 @@ voices (``clean_mb_us1``...: diphones of recorded speech, timed by the durations
 given). Then the same six sentences in each language aligned across languages (Danish,
 Norwegian Bokmål, Swedish, German, Dutch, French, Spanish, Italian, Portuguese, Polish,
 Finnish, Icelandic: bench/speech.py LANGUAGE_SENTENCES; ``dan_clean_da``...), clean in
-espeak-ng's voice (and MBROLA's Swedish voices) and at 10 dB SNR. Each file
+espeak-ng's voice (and MBROLA's where it has one: bench/speech.py MBROLA_LANGUAGE_VOICES) and
+at 10 dB SNR. Each file
 goes through the upload worker's processing and the runner, as a task does, twice: as AutoPhon
 aligns it, and as plain pocketsphinx does (the dictionary's pronunciations only, both passes
 over each whole utterance at once, no chunks, no speaker adaptation, no pause-edge refinement,

@@ -263,17 +263,15 @@ LANGUAGE_SENTENCES: dict[str, tuple[str, tuple[str, ...]]] = {
 # (Not Spanish es1 and Italian it3: their truth strays from their sound; over a third of the words
 # the aligner's starts lie 67-123 ms (median) after the truth's, 0-6 ms on the others.)
 MBROLA_LANGUAGE_VOICES = {
-    "swe": (MBROLA_PREFIX + "sw1", MBROLA_PREFIX + "sw2"),
-    **{
-        code: (MBROLA_PREFIX + name,)
-        for code, name in (
-            ("deu", "de6"),
-            ("nld", "nl2"),
-            ("fra", "fr1"),
-            ("por", "pt1"),
-            ("pol", "pl1"),
-        )
-    },
+    code: tuple(MBROLA_PREFIX + name for name in names)
+    for code, names in {
+        "swe": ("sw1", "sw2"),
+        "deu": ("de6",),
+        "nld": ("nl2",),
+        "fra": ("fr1",),
+        "por": ("pt1",),
+        "pol": ("pl1",),
+    }.items()
 }
 # An in-breath in a pause (``with_breaths``): how long it lasts and how far it lies from the
 # word beside it (s), the band its noise fills (Hz), and the shortest pause that gets one (s).
