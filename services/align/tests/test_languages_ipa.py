@@ -98,6 +98,38 @@ def test_espeak_gives_ipa_pronunciations(
     assert all(model_phone(phone) for phone in guesses[word])
 
 
+@pytest.mark.parametrize(
+    ("voice", "words", "expected"),
+    [
+        ("cs", ["v", "k", "a"], [["v"], ["k"], ["a"]]),
+        ("pl", ["w", "z", "i"], [["v"], ["z"], ["i"]]),
+        ("ru", ["\u0441", "\u0432"], [["s"], ["v"]]),  # Cyrillic s and v
+    ],
+)
+def test_a_word_of_one_consonant_letter_is_the_consonant_not_the_letter_name(
+    tmp_path: Path, voice: str, words: list[str], expected: list[list[str]]
+) -> None:
+    # Czech "v malé", Polish "w domu", Russian "s" and "v" in Cyrillic: prepositions spoken
+    # with the next word; on its own espeak-ng names the letter ("ve", "vy", "es").
+    guesses = espeak_pronunciations(
+        words,
+        work_dir=tmp_path,
+        log_path=tmp_path / "log",
+        timeout=30,
+        voice=voice,
+        phone_set="ipa",
+    )
+    assert [[ipa.rstrip("ː") for ipa in guesses[word]] for word in words] == expected
+
+
+def test_a_glide_and_vowel_espeak_ng_writes_as_one_phone_are_two_phones() -> None:
+    # Russian "yazyka" and "lektsiyu": espeak-ng writes "ja" and "ju" as one phone each.
+    assert espeak_ipa_words("ja_z_y_k_ˈɑ ɭʲ_ˈe_k_ts_y_ju") == [
+        ["j", "a", "z", "y", "k", "ɑ"],
+        ["ɭʲ", "e", "k", "ts", "y", "j", "u"],
+    ]
+
+
 def test_a_phoneme_espeak_ng_has_no_ipa_for_is_read_from_its_mnemonic(tmp_path: Path) -> None:
     # German "wurde" and "kurz": espeak-ng writes "??" for their vowel (its phoneme UR).
     guesses = espeak_pronunciations(

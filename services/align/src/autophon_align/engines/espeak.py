@@ -10,8 +10,13 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from autophon_align.engines.arpabet import ipa_to_arpabet
-from autophon_align.engines.ipa import UNKNOWN_PHONE, espeak_ipa_words, fill_unknown_phones
+from autophon_align.engines.arpabet import CONSONANTS, ipa_to_arpabet
+from autophon_align.engines.ipa import (
+    UNKNOWN_PHONE,
+    espeak_ipa_words,
+    fill_unknown_phones,
+    model_phone,
+)
 from autophon_align.engines.process import run_tool
 
 ESPEAK = "espeak-ng"
@@ -55,11 +60,23 @@ def espeak_pronunciations(
     for word, ipa in zip(words, lines, strict=True):
         if phone_set == "ipa":
             phones = [phone for word_phones in espeak_ipa_words(ipa) for phone in word_phones]
+            if len(word) == 1 and len(phones) > 1:
+                phones = _consonant_of_letter_name(phones)
         else:
             phones = ipa_to_arpabet(ipa)
         if phones:
             guesses[word] = phones
     return guesses
+
+
+def _consonant_of_letter_name(phones: list[str]) -> list[str]:
+    """The first consonant of a letter's name: espeak-ng, asked for a word of one consonant
+    letter on its own (Czech "v", Polish "w", Russian "s" in Cyrillic), says the letter's name
+    ("ve", "vy", "es"), while in a sentence such a word is a preposition spoken as the bare
+    consonant with the next word ("v malé", "w domu"). Unchanged when no phone is a
+    consonant."""
+    consonants = [phone for phone in phones if model_phone(phone) in CONSONANTS]
+    return consonants[:1] or phones
 
 
 def _transcribe(

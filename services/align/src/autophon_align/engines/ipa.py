@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 
-from autophon_align.engines.arpabet import arpabet_to_ipa
+from autophon_align.engines.arpabet import VOWELS, arpabet_to_ipa
 
 # An IPA phone (stress, length and diacritics removed: see model_phone) -> the US-English
 # model's phone (ARPAbet) that is acoustically closest. Longest match first for affricates.
@@ -172,11 +172,21 @@ def espeak_ipa_words(line: str) -> list[list[str]]:
     phones per word ([["h", "eˀ", "ð", "ʌˀ"], ["s", "œˀ", "ʌ", "n"]])."""
     words = []
     for chunk in line.split():
-        phones = [ipa_phone(token) for token in chunk.split("_")]
+        phones = [part for token in chunk.split("_") for part in _glide_apart(ipa_phone(token))]
         kept = [phone for phone in phones if phone]
         if kept:
             words.append(kept)
     return words
+
+
+def _glide_apart(phone: str) -> list[str]:
+    """A glide and vowel espeak-ng writes as one phone (Russian "ja", "ju") as the two phones
+    they are, which the English model has apart (Y, then the vowel); other phones as they
+    are."""
+    glide, vowel = phone[:1], phone[1:]
+    if glide == "j" and vowel and model_phone(vowel) in VOWELS:
+        return [glide, vowel]
+    return [phone]
 
 
 def fill_unknown_phones(ipa_line: str, mnemonic_line: str) -> str:
