@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Cyrillic sentences are meant)
 """Connected synthetic speech whose word and phone times are known exactly: espeak-ng's
 voices (any language), timed by its own synthesis events. The one home of the espeak-ng
 binding, used by the accuracy tests (services/align/tests/test_connected_accuracy.py,
@@ -255,6 +256,28 @@ LANGUAGE_SENTENCES: dict[str, tuple[str, tuple[str, ...]]] = {
             "Börnin léku sér í garðinum á meðan rigningin féll hljótt yfir bæinn.",
             "Við förum til Vestmannaeyja með ferjunni næsta föstudag klukkan átta.",
             "Hann gleymdi regnhlífinni sinni í rútunni og varð blautur alla leiðina heim.",
+        ),
+    ),
+    "ces": (
+        "cs",
+        (
+            "Tomáš a Jana bydleli ve starém domě u řeky v Českých Budějovicích.",
+            "Každé ráno kupovala chléb a sýr v malé pekárně.",
+            "Profesor Dvořák přednesl dlouhou přednášku o historii jazyka.",
+            "Děti si hrály v zahradě a déšť tiše padal celou noc.",
+            "Příští pátek pojedeme vlakem ke Karlovým Varům v osm hodin ráno.",
+            "Zapomněl deštník ve vlaku a vrátil se domů celý mokrý.",
+        ),
+    ),
+    "rus": (
+        "ru",
+        (
+            "Иван и Марина жили в старом доме у порта в Новосибирске.",
+            "Каждое утро она покупала хлеб и сыр в булочной на углу.",
+            "Профессор Тургенев прочитал длинную лекцию об истории языка.",
+            "Дети играли в саду, а дождь тихо падал на город.",
+            "В следующую пятницу мы поплывём на пароме в Калининград в восемь утра.",
+            "Он забыл зонтик в поезде и вернулся домой совсем мокрым.",
         ),
     ),
 }

@@ -177,8 +177,9 @@ _CROSS_LANGUAGE = (
 # The cross-language languages whose vowel-initial words joined to a sonorant are left where the
 # aligner starts them (the pocketsphinx asset vowel_onset_lead "false"): measured on espeak-ng's
 # and MBROLA's voices, starting them earlier, as in English, costs these languages edges (German
-# and Dutch start such words with a glottal stop, French links the consonant to the vowel).
-_WITHOUT_VOWEL_ONSET_LEAD = {"deu", "nld", "fra", "por"}
+# and Dutch start such words with a glottal stop, French links the consonant to the vowel;
+# Russian: 3 points on espeak-ng's voice).
+_WITHOUT_VOWEL_ONSET_LEAD = {"deu", "nld", "fra", "por", "rus"}
 
 DEFAULT_LANGUAGES = [
     LanguageConfig(
@@ -218,6 +219,8 @@ DEFAULT_LANGUAGES = [
             ("pol", "Polish", "pl", "68%", "91%"),
             ("fin", "Finnish", "fi", "77%", "95%"),
             ("isl", "Icelandic", "is", "81%", "98%"),
+            ("ces", "Czech", "cs", "85%", "93%"),
+            ("rus", "Russian", "ru", "86%", "100%"),
         )
     ],
 ]

@@ -43,6 +43,8 @@ KNOWN_LANGUAGES: tuple[KnownLanguage, ...] = (
     KnownLanguage("ita", "it", "Italian", ("italian", "italiano")),
     KnownLanguage("por", "pt", "Portuguese", ("portuguese", "português")),
     KnownLanguage("pol", "pl", "Polish", ("polish", "polski")),
+    KnownLanguage("ces", "cs", "Czech", ("cze", "czech", "čeština", "cestina")),
+    KnownLanguage("rus", "ru", "Russian", ("russian", "русский", "russkij")),
 )
 _BY_CODE = {lang.code: lang for lang in KNOWN_LANGUAGES}
 _BY_ISO1 = {lang.iso1: lang for lang in KNOWN_LANGUAGES}
