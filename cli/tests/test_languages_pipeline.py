@@ -1,6 +1,7 @@
-"""Danish, Norwegian, Swedish and German through ``autophon local``'s public API: connected speech
-synthesised by espeak-ng's voices, with word timings from its synthesis events
-(bench/speech.py), aligned by the built-in engine across languages."""
+# ruff: noqa: RUF001  (Cyrillic passages are meant)
+"""Danish, Norwegian, Swedish, German and Russian (Cyrillic transcripts) through ``autophon
+local``'s public API: connected speech synthesised by espeak-ng's voices, with word timings
+from its synthesis events (bench/speech.py), aligned by the built-in engine across languages."""
 
 from __future__ import annotations
 
@@ -48,9 +49,16 @@ PASSAGES = {
         "wenigen Augenblicken zog der Wanderer seinen Mantel aus. Da musste der Nordwind "
         "zugeben, dass die Sonne von ihnen beiden der Stärkere war.",
     ),
+    "rus": (
+        "ru",
+        "Однажды Северный ветер и Солнце поспорили, кто из них сильнее. "
+        "В это время они увидели путника, закутанного в тёплый плащ.",
+        "Тогда Солнце начало пригревать, и путник сразу снял свой плащ. "
+        "Северному ветру пришлось признать, что Солнце сильнее его.",
+    ),
 }
 # How the test uploads each: a code or one of its aliases.
-UPLOADED_AS = {"dan": "da", "nob": "nor", "swe": "swedish", "deu": "deutsch"}
+UPLOADED_AS = {"dan": "da", "nob": "nor", "swe": "swedish", "deu": "deutsch", "rus": "русский"}
 WITHIN = 0.05  # s
 SHARE = 0.8
 
