@@ -11,8 +11,11 @@ PYTEST_ARGS ?=
 APT_PACKAGES := ffmpeg sox espeak-ng sphinxbase-utils sphinxtrain pocketsphinx
 # Festival with a diphone and an HTS voice: more synthetic speech with exact times for the
 # accuracy tests and benchmarks (bench/festival.py).
-FESTIVAL_PACKAGES := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
-FESTIVAL_VOICES := /usr/share/festival/voices/english/kal_diphone /usr/share/festival/voices/english/ked_diphone /usr/share/festival/voices/us/cmu_us_slt_arctic_hts
+FESTIVAL_PACKAGES := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
+  festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-ph
+FESTIVAL_VOICES := $(addprefix /usr/share/festival/voices/,english/kal_diphone english/ked_diphone \
+  us/cmu_us_slt_arctic_hts italian/lp_diphone italian/pc_diphone finnish/suo_fi_lj_diphone \
+  finnish/hy_fi_mv_diphone czech/czech_dita czech/czech_ph)
 
 .PHONY: help install install-runtime system-deps browser-deps speech-deps mbrola-voices run test test-pg lint format typecheck bench soak images chart e2e clean
 
@@ -53,7 +56,7 @@ browser-deps:
 # without it those tests skip, saying why.
 speech-deps:
 	@if ! command -v festival >/dev/null || ! ls -d $(FESTIVAL_VOICES) >/dev/null 2>&1; then \
-	  echo "Installing Festival and three voices for the accuracy tests: $(FESTIVAL_PACKAGES)"; \
+	  echo "Installing Festival and its voices for the accuracy tests: $(FESTIVAL_PACKAGES)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(FESTIVAL_PACKAGES) >/dev/null ) \
 	    || echo "Festival could not be installed: its accuracy tests will be skipped"; \

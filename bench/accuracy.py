@@ -15,9 +15,10 @@ espeak-ng's MBROLA voices are installed (``make mbrola-voices``), each set also 
 voices (``clean_mb_us1``...: diphones of recorded speech, timed by the durations MBROLA was
 given). Then the same six sentences in each language aligned across languages (Danish,
 Norwegian Bokmål, Swedish, German, Dutch, French, Spanish, Italian, Portuguese, Polish,
-Finnish, Icelandic: bench/speech.py LANGUAGE_SENTENCES; ``dan_clean_da``...), clean in
-espeak-ng's voice (and MBROLA's where it has one: bench/speech.py MBROLA_LANGUAGE_VOICES) and
-at 10 dB SNR. Each file
+Finnish, Icelandic, Czech, Russian: bench/speech.py LANGUAGE_SENTENCES; ``dan_clean_da``...),
+clean in espeak-ng's voice, in Festival's where it has some (Italian, Finnish, Czech:
+bench/festival.py LANGUAGE_VOICES; ``ita_clean_festival_lp``...) and MBROLA's where it has one
+(bench/speech.py MBROLA_LANGUAGE_VOICES), and at 10 dB SNR. Each file
 goes through the upload worker's processing and the runner, as a task does, twice: as AutoPhon
 aligns it, and as plain pocketsphinx does (the dictionary's pronunciations only, both passes
 over each whole utterance at once, no chunks, no speaker adaptation, no pause-edge refinement,
@@ -176,7 +177,9 @@ def materials(wanted: Collection[str] | None = None) -> list[Material]:
         names += [n for n in builders if n not in names] + ([] if prefix else ["two_speakers"])
     language_of: dict[str, str] = {}  # a condition in another language -> its code
     for code, (voice, sentences) in LANGUAGE_SENTENCES.items():
-        for each in (voice, *(MBROLA_LANGUAGE_VOICES.get(code, ()) if mbrola else ())):
+        others = [festival.PREFIX + name for name in festival.LANGUAGE_VOICES.get(code, ())]
+        others += MBROLA_LANGUAGE_VOICES.get(code, ()) if mbrola else ()
+        for each in (voice, *others):
             builders[f"{code}_clean_{_label(each)}"] = partial(connected, sentences, each)
         clean = builders[f"{code}_clean_{_label(voice)}"]
         builders[f"{code}_noise_10db"] = partial(_noisy, clean, 10)
