@@ -280,6 +280,72 @@ LANGUAGE_SENTENCES: dict[str, tuple[str, tuple[str, ...]]] = {
             "Он забыл зонтик в поезде и вернулся домой совсем мокрым.",
         ),
     ),
+    "cat": (
+        "ca",
+        (
+            "Jordi i Montserrat vivien en una casa antiga prop del port de Tarragona.",
+            "Cada matí comprava pa i formatge a la fleca de la cantonada.",
+            "El professor Puigdemont va fer una llarga xerrada sobre la història de la llengua.",
+            "Els nens jugaven al jardí mentre la pluja queia suaument sobre la ciutat.",
+            "Divendres vinent anirem amb vaixell a Mallorca a les vuit del matí.",
+            "Va oblidar el paraigua al tren i va arribar a casa completament moll.",
+        ),
+    ),
+    "hun": (
+        "hu",
+        (
+            "Péter és Katalin egy régi házban laktak a debreceni kikötő közelében.",
+            "Minden reggel kenyeret és sajtot vett a sarki pékségben.",
+            "Kovács professzor hosszú előadást tartott a nyelv történetéről.",
+            "A gyerekek a kertben játszottak, miközben egész délután esett.",
+            "Jövő pénteken komppal utazunk Balatonfüredre reggel nyolc órakor.",
+            "Otthagyta az esernyőjét a vonaton, és bőrig ázva ért haza.",
+        ),
+    ),
+    "tur": (
+        "tr",
+        (
+            "Mehmet ve Ayşe İzmir limanının yakınında eski bir evde yaşıyorlardı.",
+            "Her sabah köşedeki fırından ekmek ve peynir alırdı.",
+            "Profesör Yılmaz dilin tarihi hakkında uzun bir konferans verdi.",
+            "Çocuklar bahçede oynarken yağmur şehrin üzerine sessizce yağıyordu.",
+            "Gelecek cuma sabah sekizde vapurla Büyükada'ya gideceğiz.",
+            "Şemsiyesini trende unuttu ve eve sırılsıklam döndü.",
+        ),
+    ),
+    "ell": (
+        "el",
+        (
+            "Πέρσι ο Γιώργος και η Μαρία ζούσαν σε ένα παλιό σπίτι κοντά στο λιμάνι του Πειραιά.",
+            "Κάθε πρωί αγόραζε ψωμί και τυρί από τον φούρνο της γωνίας.",
+            "Χθες ο καθηγητής Παπαδόπουλος έδωσε μια μεγάλη διάλεξη για την ιστορία της γλώσσας.",
+            "Τα παιδιά έπαιζαν στον κήπο ενώ η βροχή έπεφτε ήσυχα πάνω στην πόλη.",
+            "Την επόμενη Παρασκευή θα πάμε με το πλοίο στη Σαντορίνη στις οκτώ το πρωί.",
+            "Ξέχασε την ομπρέλα του στο τρένο και γύρισε σπίτι βρεγμένος.",
+        ),
+    ),
+    "ukr": (
+        "uk",
+        (
+            "Тарас і Оксана жили в старому будинку біля порту в Одесі.",
+            "Щоранку вона купувала хліб і сир у пекарні на розі.",
+            "Професор Шевченко прочитав довгу лекцію про історію мови.",
+            "Діти гралися в саду, а дощ тихо падав на місто.",
+            "Наступної п'ятниці ми попливемо поромом до Херсона о восьмій ранку.",
+            "Він забув парасольку в потязі й повернувся додому зовсім мокрим.",
+        ),
+    ),
+    "slk": (
+        "sk",
+        (
+            "Martin a Zuzana bývali v starom dome vedľa rieky v Bratislave.",
+            "Každé ráno kupovala chlieb a syr v malej pekárni.",
+            "Profesor Hlinka mal dlhú prednášku o histórii jazyka.",
+            "Deti sa hrali v záhrade a dážď ticho padal celú noc.",
+            "Budúci piatok pôjdeme vlakom cez Žilinu skoro ráno.",
+            "Zabudol dáždnik vo vlaku a vrátil sa domov celý mokrý.",
+        ),
+    ),
 }
 # MBROLA's voices of those languages, as MBROLA_VOICES for English: Swedish male and female,
 # German, Dutch and French male, European Portuguese and Polish female.

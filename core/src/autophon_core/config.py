@@ -178,8 +178,9 @@ _CROSS_LANGUAGE = (
 # aligner starts them (the pocketsphinx asset vowel_onset_lead "false"): measured on espeak-ng's
 # and MBROLA's voices, starting them earlier, as in English, costs these languages edges (German
 # and Dutch start such words with a glottal stop, French links the consonant to the vowel;
-# Russian: 1.6 points on espeak-ng's voice).
-_WITHOUT_VOWEL_ONSET_LEAD = {"deu", "nld", "fra", "por", "rus"}
+# Russian, Hungarian, Turkish and Ukrainian: 0-2.7 points on espeak-ng's voice, clean or at
+# 10 dB SNR).
+_WITHOUT_VOWEL_ONSET_LEAD = {"deu", "nld", "fra", "por", "rus", "hun", "tur", "ukr"}
 
 DEFAULT_LANGUAGES = [
     LanguageConfig(
@@ -221,6 +222,12 @@ DEFAULT_LANGUAGES = [
             ("isl", "Icelandic", "is", "81%", "98%"),
             ("ces", "Czech", "cs", "85%", "93%"),
             ("rus", "Russian", "ru", "86%", "100%"),
+            ("cat", "Catalan", "ca", "88%", "98%"),
+            ("hun", "Hungarian", "hu", "82%", "99%"),
+            ("tur", "Turkish", "tr", "78%", "90%"),
+            ("ell", "Greek", "el", "91%", "97%"),
+            ("ukr", "Ukrainian", "uk", "86%", "99%"),
+            ("slk", "Slovak", "sk", "92%", "100%"),
         )
     ],
 ]

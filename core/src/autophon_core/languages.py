@@ -45,6 +45,12 @@ KNOWN_LANGUAGES: tuple[KnownLanguage, ...] = (
     KnownLanguage("pol", "pl", "Polish", ("polish", "polski")),
     KnownLanguage("ces", "cs", "Czech", ("cze", "czech", "čeština", "cestina")),
     KnownLanguage("rus", "ru", "Russian", ("russian", "русский", "russkij")),
+    KnownLanguage("cat", "ca", "Catalan", ("catalan", "català", "catala")),
+    KnownLanguage("hun", "hu", "Hungarian", ("hungarian", "magyar")),
+    KnownLanguage("tur", "tr", "Turkish", ("turkish", "türkçe", "turkce")),
+    KnownLanguage("ell", "el", "Greek", ("gre", "greek", "ελληνικά")),
+    KnownLanguage("ukr", "uk", "Ukrainian", ("ukrainian", "українська")),
+    KnownLanguage("slk", "sk", "Slovak", ("slo", "slovak", "slovenčina", "slovencina")),
 )
 _BY_CODE = {lang.code: lang for lang in KNOWN_LANGUAGES}
 _BY_ISO1 = {lang.iso1: lang for lang in KNOWN_LANGUAGES}

@@ -57,9 +57,9 @@ def test_espeak_ipa_is_cleaned_into_ipa_phones() -> None:
         "AY", "AW", "OY", "OY", "AY", "EH"
     ]  # fmt: skip
     # Other languages' spellings of them (Dutch "trein", "huis", "oud"; Finnish "aika"), and
-    # Spanish b between vowels, Polish ć and dź.
-    assert [model_phone(p) for p in ["ɛɪ", "œy", "ʌʊ", "ai", "β", "tɕ", "dʑ"]] == [
-        "EY", "OY", "AW", "AY", "B", "CH", "JH"
+    # Spanish b between vowels, Polish ć and dź, Turkish dotless i.
+    assert [model_phone(p) for p in ["ɛɪ", "œy", "ʌʊ", "ai", "β", "tɕ", "dʑ", "ɯ"]] == [
+        "EY", "OY", "AW", "AY", "B", "CH", "JH", "IH"
     ]  # fmt: skip
     # Icelandic "hljótt" (espeak-ng's "#" is voiceless) and French "la maison" (its "-" after
     # an unstressed vowel).

@@ -78,7 +78,7 @@ def test_unknown_language_is_refused(client: TestClient, samples: Path) -> None:
         "cross-language)), nob (Norwegian Bokmål (built-in, cross-language)), swe (Swedish "
         "(built-in, cross-language)), deu (German (built-in, cross-language)), "
     )
-    assert detail.endswith(", rus (Russian (built-in, cross-language)).")
+    assert detail.endswith(", slk (Slovak (built-in, cross-language)).")
 
 
 def test_oversize_upload_is_refused_while_streaming(
@@ -181,13 +181,15 @@ def test_languages_health_and_metrics(client: TestClient) -> None:
     languages = {lang["code"]: lang for lang in client.get("/api/v1/languages").json()}
     assert list(languages) == [
         *("eng", "dan", "nob", "swe", "deu", "nld", "fra", "spa", "ita", "por", "pol", "fin"),
-        *("isl", "ces", "rus"),
+        *("isl", "ces", "rus", "cat", "hun", "tur", "ell", "ukr", "slk"),
     ]
     assert languages["eng"]["engines"] == ["pocketsphinx"]
     assert {"nor", "no", "nb", "norwegian"} <= set(languages["nob"]["aliases"])
     assert {"da", "danish"} <= set(languages["dan"]["aliases"])
     assert {"cs", "czech", "čeština"} <= set(languages["ces"]["aliases"])
     assert {"ru", "russian", "русский"} <= set(languages["rus"]["aliases"])
+    assert {"el", "gre", "greek", "ελληνικά"} <= set(languages["ell"]["aliases"])
+    assert {"hu", "magyar"} <= set(languages["hun"]["aliases"])
     assert "cross-language" in languages["swe"]["alignment"]
     assert "espeak-ng" in languages["swe"]["alignment"]
     assert client.get("/healthz").status_code == 200

@@ -26,6 +26,7 @@ IPA_TO_ENGLISH_MODEL: dict[str, str] = {
     "i": "IY",
     "y": "UW",  # rounded front: between IY and UW; UW is fronted in American English
     "ɨ": "IH",
+    "ɯ": "IH",  # Turkish dotless i: close back unrounded, heard near the central vowel
     "ʉ": "UW",
     "u": "UW",
     "ɪ": "IH",
