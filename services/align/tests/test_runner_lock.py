@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from test_runner_support import InputFile, Task, make_task, sample
 from autophon_align.runner import RUNNER_LOCK_NAME
 from autophon_core.taskfiles import ExitCode, RunResult
 
+WAITING = "another runner of this task is still running; waiting for it"
 # Holds the task's lock like a runner in progress until its stdin closes.
 HOLDER = """
 import fcntl, os, sys
@@ -43,6 +45,26 @@ def run_task_process(task: Task, tmp_path: Path) -> subprocess.Popen[str]:
     )
 
 
+def read_until(process: subprocess.Popen[str], wanted: str, timeout: float) -> str:
+    """``process``'s output up to and including the first line holding ``wanted`` (all of it
+    when the process ends first); raises TimeoutError after ``timeout`` s without it."""
+    lines: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if wanted in line:
+                break
+        found.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not found.wait(timeout):
+        raise TimeoutError(f"no {wanted!r} in {timeout:g} s: {''.join(lines)}")
+    return "".join(lines)
+
+
 def hold_lock(task: Task) -> subprocess.Popen[str]:
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(task.paths.root / RUNNER_LOCK_NAME)],
@@ -64,7 +86,10 @@ def test_second_runner_waits_for_the_first(tmp_path: Path) -> None:
         in_use.parent.mkdir()
         in_use.write_text("{}")
         second = run_task_process(task, tmp_path)
-        time.sleep(3)
+        # Until it says it waits (however long a loaded machine takes to start it), then a
+        # little longer: it must still be waiting, the first runner's files untouched.
+        said = read_until(second, WAITING, timeout=120)
+        time.sleep(1)
         assert second.poll() is None, "the second runner did not wait"
         assert in_use.exists(), "the second runner touched the first one's work folder"
         assert not task.paths.result_json.exists()
@@ -72,9 +97,10 @@ def test_second_runner_waits_for_the_first(tmp_path: Path) -> None:
         assert holder.stdin is not None
         holder.stdin.close()  # the first runner ends: the kernel releases its lock
         holder.wait(10)
-    output, _ = second.communicate(timeout=120)
+    rest, _ = second.communicate(timeout=120)
+    output = said + rest
     assert second.returncode == ExitCode.OK, output
-    assert "another runner of this task is still running; waiting for it" in output
+    assert WAITING in said
     assert RunResult.load(task.paths).status == "completed"
 
 
