@@ -9,8 +9,9 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 APT_PACKAGES := ffmpeg sox espeak-ng sphinxbase-utils sphinxtrain pocketsphinx
-# Festival with a diphone and an HTS voice: more synthetic speech with exact times for the
-# accuracy tests and benchmarks (bench/festival.py).
+# Festival with English diphone and HTS voices, and Italian, Finnish and Czech diphone voices:
+# more synthetic speech with exact times for the accuracy tests and benchmarks
+# (bench/festival.py).
 FESTIVAL_PACKAGES := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
   festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-ph
 FESTIVAL_VOICES := $(addprefix /usr/share/festival/voices/,english/kal_diphone english/ked_diphone \

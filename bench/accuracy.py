@@ -15,7 +15,8 @@ espeak-ng's MBROLA voices are installed (``make mbrola-voices``), each set also 
 voices (``clean_mb_us1``...: diphones of recorded speech, timed by the durations MBROLA was
 given). Then the same six sentences in each language aligned across languages (Danish,
 Norwegian Bokmål, Swedish, German, Dutch, French, Spanish, Italian, Portuguese, Polish,
-Finnish, Icelandic, Czech, Russian: bench/speech.py LANGUAGE_SENTENCES; ``dan_clean_da``...),
+Finnish, Icelandic, Czech, Russian, Catalan, Hungarian, Turkish, Greek, Ukrainian, Slovak:
+bench/speech.py LANGUAGE_SENTENCES; ``dan_clean_da``...),
 clean in espeak-ng's voice, in Festival's where it has some (Italian, Finnish, Czech:
 bench/festival.py LANGUAGE_VOICES; ``ita_clean_festival_lp``...) and MBROLA's where it has one
 (bench/speech.py MBROLA_LANGUAGE_VOICES), and at 10 dB SNR. Each file
