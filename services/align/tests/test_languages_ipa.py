@@ -78,6 +78,19 @@ def test_cross_language_engine_phones() -> None:
     assert dictionary_path(DANISH) is None and dictionary_path(ENGLISH) is not None
 
 
+def ipa_guesses(tmp_path: Path, words: list[str], voice: str) -> dict[str, list[str]]:
+    """espeak-ng's IPA pronunciations of ``words`` in ``voice``, as a cross-language task gets
+    them."""
+    return espeak_pronunciations(
+        words,
+        work_dir=tmp_path,
+        log_path=tmp_path / "log",
+        timeout=30,
+        voice=voice,
+        phone_set="ipa",
+    )
+
+
 @pytest.mark.parametrize(
     ("language", "word", "expected"),
     [(DANISH, "københavn", "k"), (SWEDISH, "sjuksköterska", "ɧ"), (NORWEGIAN, "kjøkken", "x")],
@@ -86,14 +99,7 @@ def test_espeak_gives_ipa_pronunciations(
     tmp_path: Path, language: LanguageConfig, word: str, expected: str
 ) -> None:
     voice = language.assets["espeak_voice"]
-    guesses = espeak_pronunciations(
-        [word],
-        work_dir=tmp_path,
-        log_path=tmp_path / "log",
-        timeout=30,
-        voice=voice,
-        phone_set="ipa",
-    )
+    guesses = ipa_guesses(tmp_path, [word], voice)
     assert guesses[word][0] == expected
     assert all(model_phone(phone) for phone in guesses[word])
 
@@ -111,14 +117,7 @@ def test_a_word_of_one_consonant_letter_is_the_consonant_not_the_letter_name(
 ) -> None:
     # Czech "v malé", Polish "w domu", Russian "s" and "v" in Cyrillic: prepositions spoken
     # with the next word; on its own espeak-ng names the letter ("ve", "vy", "es").
-    guesses = espeak_pronunciations(
-        words,
-        work_dir=tmp_path,
-        log_path=tmp_path / "log",
-        timeout=30,
-        voice=voice,
-        phone_set="ipa",
-    )
+    guesses = ipa_guesses(tmp_path, words, voice)
     assert [[ipa.rstrip("ː") for ipa in guesses[word]] for word in words] == expected
 
 
@@ -132,14 +131,7 @@ def test_a_glide_and_vowel_espeak_ng_writes_as_one_phone_are_two_phones() -> Non
 
 def test_a_phoneme_espeak_ng_has_no_ipa_for_is_read_from_its_mnemonic(tmp_path: Path) -> None:
     # German "wurde" and "kurz": espeak-ng writes "??" for their vowel (its phoneme UR).
-    guesses = espeak_pronunciations(
-        ["wurde", "kurz", "und"],
-        work_dir=tmp_path,
-        log_path=tmp_path / "log",
-        timeout=30,
-        voice="de",
-        phone_set="ipa",
-    )
+    guesses = ipa_guesses(tmp_path, ["wurde", "kurz", "und"], "de")
     assert guesses == {
         "wurde": ["v", "ʊ", "d", "ə"],
         "kurz": ["k", "ʊ", "ts"],
