@@ -380,6 +380,20 @@ def test_a_phrase_final_vowel_ends_before_the_breath_after_it(
 
 
 @pytest.mark.slow
+def test_a_fading_fricative_ends_where_its_frication_does(
+    material: Materials, tmp_path: Path
+) -> None:
+    """Festival's ked voice fades its word-final /s/ and /z/, 15-20 dB below its vowels, into
+    the pause over 50-100 ms: "monkeys", "boxes", "zyzzyvas" and "pauses" ended 56-80 ms early
+    at the edge threshold, which follows the vowels (engines/refine.py)."""
+    fricative_ends = ends_before_pauses(
+        material["clean_festival_ked"], tmp_path, lambda phone: phone in {"s", "z"}
+    )
+    assert [label for label, _ in fricative_ends] == ["monkeys", "boxes", "zyzzyvas", "pauses"]
+    assert all(error <= 0.025 for _, error in fricative_ends), fricative_ends
+
+
+@pytest.mark.slow
 def test_a_vowel_stretched_over_its_breath_tail_ends_before_it(
     material: Materials, tmp_path: Path
 ) -> None:

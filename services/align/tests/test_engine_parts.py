@@ -464,6 +464,31 @@ def test_a_vowel_stretched_over_its_breath_tail_ends_where_the_tail_begins(
     assert second.start == pytest.approx(0.43, abs=0.006)
 
 
+def fading_noise(seconds: float, sigma: float, fade_db: float, rate: int = 16000) -> array[int]:
+    """Gaussian noise whose level falls steadily by ``fade_db`` over ``seconds``."""
+    noise = random.Random(5)
+    count = round(seconds * rate)
+    fade = [10 ** (-fade_db * i / count / 20) for i in range(count)]
+    return array("h", (round(noise.gauss(0, sigma) * gain) for gain in fade))
+
+
+@pytest.mark.parametrize(("last", "end"), [("S", 0.4 + 0.1 * 35 / 60), ("N", 0.4 + 0.1 * 10 / 60)])
+def test_a_fricative_before_a_pause_ends_where_its_frication_fades(last: str, end: float) -> None:
+    """A vowel, then frication 20 dB below it to 0.4 s, fading by 60 dB over 0.1 s into a
+    pause (Festival's ked voice fades its /s/ and /z/ so). The edge search ends the word where
+    the fade falls 30 dB below the vowel (BELOW_SPEECH_DB: 0.417 s); a fricative ends where its
+    frication above FRICATION_CUT has fallen FRICATION_BELOW_PEAK_DB (35 dB) below its
+    loudest. A nasal with the same sound is left at 0.417 s."""
+    rate = 16000
+    sigma = 8000 / math.sqrt(2) / 10  # 20 dB below tone()
+    frication = fading_noise(0.1, sigma, 0) + fading_noise(0.1, sigma, 60)
+    samples = tone(0.3) + frication + silence(0.4) + tone(0.3)
+    first = Segment("a", 0.0, 0.45, [Segment("AH", 0.0, 0.3), Segment(last, 0.3, 0.45)])
+    second = Segment("b", 0.9, 1.2, [Segment("AE", 0.9, 1.2)])
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
+    assert first.end == first.phones[-1].end == pytest.approx(end, abs=0.006)
+
+
 @pytest.mark.parametrize("last", ["AH", "N", "S"])
 def test_a_word_ends_before_the_gap_that_cuts_a_breath_off_it(last: str) -> None:
     """Speech to 0.3 s, 60 ms of silence, an in-breath to 0.56 s: the aligner stretched the
