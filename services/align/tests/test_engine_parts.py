@@ -477,8 +477,8 @@ def test_a_fricative_before_a_pause_ends_where_its_frication_fades(last: str, en
     """A vowel, then frication 20 dB below it to 0.4 s, fading by 60 dB over 0.1 s into a
     pause (Festival's ked voice fades its /s/ and /z/ so). The edge search ends the word where
     the fade falls 30 dB below the vowel (BELOW_SPEECH_DB: 0.417 s); a fricative ends where its
-    frication above FRICATION_CUT has fallen FRICATION_BELOW_PEAK_DB (35 dB) below its
-    loudest. A nasal with the same sound is left at 0.417 s."""
+    frication above FRICATION_CUT has fallen FRICATION_BELOW_PEAK_DB (35 dB) below its usual
+    level (0.458 s). A nasal with the same sound is left at 0.417 s."""
     rate = 16000
     sigma = 8000 / math.sqrt(2) / 10  # 20 dB below tone()
     frication = fading_noise(0.1, sigma, 0) + fading_noise(0.1, sigma, 60)
