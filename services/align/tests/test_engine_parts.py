@@ -386,6 +386,19 @@ def test_a_word_after_a_pause_starts_where_its_rise_begins(phone: str, rise: flo
     assert second.start == pytest.approx(0.6, abs=0.01)
 
 
+def test_an_h_the_aligner_began_early_starts_where_its_rise_begins() -> None:
+    """The aligner began an /h/ 30 ms early, in the pause, and ended it (0.62 s) before its
+    aspiration (rising from 0.6 s over 60 ms) crosses the edge threshold: the threshold is
+    looked for in the phone after it too, and the word starts where the rise begins (Festival's
+    kal "Have" had started 42 ms early, at the aligner's start)."""
+    rate = 16000
+    samples = tone(0.3) + steady_noise(0.3, sigma=4) + rising_noise(0.06) + tone(0.3)
+    first = Segment("a", 0.0, 0.3, [Segment("AH", 0.0, 0.3)])
+    second = Segment("he", 0.57, 0.9, [Segment("HH", 0.57, 0.62), Segment("IY", 0.62, 0.9)])
+    refine_words([first, second], samples, rate, levels_of([first, second], samples, rate))
+    assert second.start == pytest.approx(0.6, abs=0.01)
+
+
 def room_noise(seconds: float, rate: int = 16000) -> array[int]:
     """Noise whose level swings by 14 dB every 20 ms, as a recording room's may."""
     parts = [steady_noise(0.02, (4, 20)[i % 2], seed=i) for i in range(round(seconds / 0.02))]
