@@ -410,8 +410,8 @@ def refine_words(
             onset = None if released else _start_after_other_sound(word, energy, lo, threshold)
             if onset is None:
                 # An /h/ the aligner began early may stay under the threshold to its end.
-                h_then = first.label == "HH" and len(word.phones) > 1
-                hi = min(word.start + WINDOW, word.phones[h_then].end - MIN_PHONE)
+                searched = word.phones[1] if first.label == "HH" and word.phones[1:] else first
+                hi = min(word.start + WINDOW, searched.end - MIN_PHONE)
                 # A stop's burst just before hi is confirmed by loud frames past it.
                 reach = SUSTAIN * HOP if first.label in STOPS_AND_AFFRICATES else 0.0
                 onset = _onset(energy.frames(lo, hi + reach), threshold)
