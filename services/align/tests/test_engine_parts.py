@@ -361,13 +361,21 @@ def test_a_vowel_gives_back_a_pause_that_starts_inside_it(phone: str, given_back
     assert first.end == pytest.approx(0.6 if given_back else 0.555, abs=0.006)
 
 
+def ramped_noise(
+    seconds: float, sigma: float, from_db: float, to_db: float, seed: int, rate: int = 16000
+) -> array[int]:
+    """Gaussian noise whose level moves evenly from ``from_db`` to ``to_db`` (relative to
+    ``sigma``) over ``seconds``."""
+    noise = random.Random(seed)
+    count = round(seconds * rate)
+    gains = (10 ** ((from_db + (to_db - from_db) * i / count) / 20) for i in range(count))
+    return array("h", (round(noise.gauss(0, sigma * gain)) for gain in gains))
+
+
 def rising_noise(seconds: float, peak: float = 1500, rate: int = 16000) -> array[int]:
     """Noise whose level rises evenly by 50 dB to ``peak`` (sigma) over ``seconds``, as a
     voice's /h/ aspiration rises from the floor."""
-    noise = random.Random(2)
-    count = round(seconds * rate)
-    gains = (10 ** (50 * (i / count - 1) / 20) for i in range(count))
-    return array("h", (round(noise.gauss(0, peak * gain)) for gain in gains))
+    return ramped_noise(seconds, peak, -50, 0, seed=2, rate=rate)
 
 
 @pytest.mark.parametrize(("phone", "rise"), [("HH", 0.06), ("F", 0.06), ("HH", 0.0)])
@@ -477,14 +485,6 @@ def test_a_vowel_stretched_over_its_breath_tail_ends_where_the_tail_begins(
     assert second.start == pytest.approx(0.43, abs=0.006)
 
 
-def fading_noise(seconds: float, sigma: float, fade_db: float, rate: int = 16000) -> array[int]:
-    """Gaussian noise whose level falls steadily by ``fade_db`` over ``seconds``."""
-    noise = random.Random(5)
-    count = round(seconds * rate)
-    fade = [10 ** (-fade_db * i / count / 20) for i in range(count)]
-    return array("h", (round(noise.gauss(0, sigma) * gain) for gain in fade))
-
-
 @pytest.mark.parametrize(("last", "end"), [("S", 0.4 + 0.1 * 35 / 60), ("N", 0.4 + 0.1 * 10 / 60)])
 def test_a_fricative_before_a_pause_ends_where_its_frication_fades(last: str, end: float) -> None:
     """A vowel, then frication 20 dB below it to 0.4 s, fading by 60 dB over 0.1 s into a
@@ -494,7 +494,7 @@ def test_a_fricative_before_a_pause_ends_where_its_frication_fades(last: str, en
     level (0.458 s). A nasal with the same sound is left at 0.417 s."""
     rate = 16000
     sigma = 8000 / math.sqrt(2) / 10  # 20 dB below tone()
-    frication = fading_noise(0.1, sigma, 0) + fading_noise(0.1, sigma, 60)
+    frication = steady_noise(0.1, sigma, seed=5) + ramped_noise(0.1, sigma, 0, -60, seed=5)
     samples = tone(0.3) + frication + silence(0.4) + tone(0.3)
     first = Segment("a", 0.0, 0.45, [Segment("AH", 0.0, 0.3), Segment(last, 0.3, 0.45)])
     second = Segment("b", 0.9, 1.2, [Segment("AE", 0.9, 1.2)])
